@@ -1,0 +1,83 @@
+# The project's entry points. See README.md.
+#
+#   make          build the module, the core, the helper and the unit tests
+#   make deps     install the Debian packages the project needs (idempotent)
+#   make test     deps + build + format check + unit tests + integration tests
+#   make run      start redis, a helper and nginx on 127.0.0.1:$(PORT)
+#   make bench    run the benchmarks in bench/
+#   make format   rewrite sources with clang-format
+
+SHELL := /bin/bash
+NGX_SRC := /usr/share/nginx/src
+BUILD ?= $(CURDIR)/build
+MODULE := $(BUILD)/nginx/ngx_http_nixery_module.so
+JOBS ?= $(shell nproc)
+PORT ?= 8080
+STATE ?= $(CURDIR)/var
+
+DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
+	libarchive-dev zlib1g-dev libssl-dev libdeflate-dev libzstd-dev \
+	libisal-dev isal libgtest-dev libgmock-dev libbenchmark-dev \
+	redis-server redis-tools libhiredis-dev nix-bin patchelf skopeo umoci \
+	podman runc containerd busybox-static wrk clang-format clang-tidy \
+	cmake g++ make perl libjson-pp-perl curl python3 pigz
+
+FORMAT_SOURCES = $(shell git ls-files -co --exclude-standard \
+	'*.c++' '*.h' | grep -v '^build/')
+
+.PHONY: all deps core module test unit integration format format-check \
+	run bench clean
+
+all: module
+
+deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+		[ "$$(dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null)" = \
+		  installed ] || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -q -o DPkg::Lock::Timeout=600 && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			-o DPkg::Lock::Timeout=600 $$missing; \
+	fi
+
+$(BUILD)/cmake/Makefile: CMakeLists.txt
+	cmake -S . -B $(BUILD)/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+core: $(BUILD)/cmake/Makefile
+	cmake --build $(BUILD)/cmake -j $(JOBS)
+
+$(BUILD)/nginx/Makefile: config config.make $(wildcard src/ngx/*.c++)
+	mkdir -p $(BUILD)/nginx
+	cd $(NGX_SRC) && NIXERY_BUILD_DIR=$(BUILD) bash -c '. ./conf_flags; \
+		./configure "$${NGX_CONF_FLAGS[@]}" \
+		--add-dynamic-module=$(CURDIR) --builddir=$(BUILD)/nginx' \
+		> $(BUILD)/nginx/configure.log 2>&1 || \
+		{ tail -30 $(BUILD)/nginx/configure.log; exit 1; }
+
+module: core $(BUILD)/nginx/Makefile
+	$(MAKE) -s -f $(BUILD)/nginx/Makefile -C $(NGX_SRC) modules
+
+format:
+	clang-format -i $(FORMAT_SOURCES)
+
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SOURCES)
+
+unit: all
+	cd $(BUILD)/cmake && ctest --output-on-failure -j $(JOBS)
+
+integration: all
+	NIXERY_BUILD=$(BUILD) prove -r -j $(JOBS) t/
+
+test: deps
+	$(MAKE) all
+	$(MAKE) format-check
+	$(MAKE) unit
+	$(MAKE) integration
+
+bench: all
+	@for b in bench/*.sh; do [ -x "$$b" ] && NIXERY_BUILD=$(BUILD) "$$b"; done
+
+clean:
+	rm -rf $(BUILD)

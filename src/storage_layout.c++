@@ -1,0 +1,127 @@
+#include "storage_layout.h"
+
+#include "digest.h"
+
+#include <charconv>
+
+namespace nixery {
+
+namespace {
+
+std::string fanned(std::string_view prefix, std::string_view hex)
+{
+    std::string out(prefix);
+    out += hex.substr(0, 2);
+    out.push_back('/');
+    out += hex;
+    return out;
+}
+
+template <typename Int> bool parse_int(std::string_view s, Int& out) noexcept
+{
+    if (s.empty() || s.size() > 19) {
+        return false;
+    }
+    for (char c : s) {
+        if (c < '0' || c > '9') {
+            return false;
+        }
+    }
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size();
+}
+
+// Split off one '\n'-terminated line.
+bool next_line(std::string_view& text, std::string_view& line) noexcept
+{
+    auto nl = text.find('\n');
+    if (nl == text.npos) {
+        return false;
+    }
+    line = text.substr(0, nl);
+    text.remove_prefix(nl + 1);
+    return true;
+}
+
+bool parse_manifest_line(std::string_view line, std::string_view kind,
+                         std::string& hex, std::uint64_t& size)
+{
+    if (line.substr(0, kind.size()) != kind ||
+        line.substr(kind.size(), 1) != " ") {
+        return false;
+    }
+    line.remove_prefix(kind.size() + 1);
+    auto space = line.find(' ');
+    if (space == line.npos) {
+        return false;
+    }
+    ParsedDigest d = parse_digest(line.substr(0, space));
+    if (d.error != DigestError::none ||
+        !parse_int(line.substr(space + 1), size)) {
+        return false;
+    }
+    hex = d.hex;
+    return true;
+}
+
+} // namespace
+
+std::string blob_path(std::string_view hex)
+{
+    return fanned("blobs/sha256/", hex);
+}
+
+std::string manifest_path(ManifestKind kind, std::string_view hex)
+{
+    std::string prefix = "manifests/";
+    prefix += manifest_kind_name(kind);
+    prefix.push_back('/');
+    return fanned(prefix, hex);
+}
+
+std::string index_path(std::string_view key)
+{
+    return fanned("index/", key);
+}
+
+std::string layer_cache_path(std::string_view layer_id)
+{
+    return fanned("layers/", layer_id);
+}
+
+std::string format_index_entry(const IndexEntry& e)
+{
+    std::string out = "nixery-index-v1\n";
+    out += "docker sha256:" + e.docker_hex + " " +
+           std::to_string(e.docker_size) + "\n";
+    out += "oci sha256:" + e.oci_hex + " " + std::to_string(e.oci_size) + "\n";
+    out += "expires " + std::to_string(e.expires) + "\n";
+    return out;
+}
+
+std::optional<IndexEntry> parse_index_entry(std::string_view text)
+{
+    if (text.size() > max_index_entry_size) {
+        return std::nullopt;
+    }
+    IndexEntry e;
+    std::string_view line;
+    if (!next_line(text, line) || line != "nixery-index-v1") {
+        return std::nullopt;
+    }
+    if (!next_line(text, line) ||
+        !parse_manifest_line(line, "docker", e.docker_hex, e.docker_size)) {
+        return std::nullopt;
+    }
+    if (!next_line(text, line) ||
+        !parse_manifest_line(line, "oci", e.oci_hex, e.oci_size)) {
+        return std::nullopt;
+    }
+    if (!next_line(text, line) || line.substr(0, 8) != "expires " ||
+        !parse_int(line.substr(8), e.expires) || !text.empty()) {
+        return std::nullopt;
+    }
+    return e;
+}
+
+} // namespace nixery

@@ -1,0 +1,274 @@
+# The project's test harness, in the spirit of nginx-tests.
+#
+# Each .t file creates a Nixery::Test, writes its own nginx.conf (with
+# %%PORT%%, %%PREFIX%%, %%MODULE%%, %%STORAGE%% placeholders, or through
+# http_conf()), starts the real /usr/sbin/nginx with the built module from a
+# temporary prefix on a free port, and ends with done(), which asserts that
+# error.log has no [alert], [crit] or [emerg] line and that no worker exited
+# on a signal.
+package Nixery::Test;
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path remove_tree);
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(:sys_wait_h);
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+our $ROOT = abs_path(dirname(__FILE__) . '/../../..');
+our $BUILD = $ENV{NIXERY_BUILD} // "$ROOT/build";
+our $MODULE = "$BUILD/nginx/ngx_http_nixery_module.so";
+our $NGINX = $ENV{NIXERY_NGINX} // '/usr/sbin/nginx';
+
+sub new {
+    my ($class, %args) = @_;
+    my $dir = tempdir('nixery-test-XXXXXX', TMPDIR => 1,
+        CLEANUP => !$ENV{NIXERY_KEEP});
+    chmod 0755, $dir;
+    my $self = bless {
+        dir => $dir,
+        storage => "$dir/storage",
+        pids => {},
+        %args,
+    }, $class;
+    make_path("$dir/logs", "$dir/conf", "$dir/html", $self->{storage});
+    diag("test dir $dir") if $ENV{NIXERY_KEEP};
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+sub storage { $_[0]{storage} }
+sub port { $_[0]{port} //= free_port() }
+
+# A TCP port nobody listens on right now (bind to port 0, read it back).
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+        LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
+        or croak "cannot bind: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+# The boilerplate every test config needs around its http{} contents.
+sub http_conf {
+    my ($self, $http, %opt) = @_;
+    my $workers = $opt{workers} // 1;
+    my $main = $opt{main} // '';
+    return <<"CONF";
+load_module %%MODULE%%;
+daemon off;
+master_process on;
+worker_processes $workers;
+user root;
+pid %%PREFIX%%/nginx.pid;
+error_log %%PREFIX%%/logs/error.log info;
+$main
+events { worker_connections 4096; }
+
+http {
+    client_body_temp_path %%PREFIX%%/client_body_temp;
+    proxy_temp_path %%PREFIX%%/proxy_temp;
+    fastcgi_temp_path %%PREFIX%%/fastcgi_temp;
+    uwsgi_temp_path %%PREFIX%%/uwsgi_temp;
+    scgi_temp_path %%PREFIX%%/scgi_temp;
+    access_log %%PREFIX%%/logs/access.log;
+$http
+}
+CONF
+}
+
+sub expand {
+    my ($self, $text) = @_;
+    my %v = (PORT => $self->port, PREFIX => $self->{dir},
+        MODULE => $MODULE, STORAGE => $self->{storage}, ROOT => $ROOT,
+        %{ $self->{vars} // {} });
+    $text =~ s/%%(\w+)%%/exists $v{$1} ? $v{$1} : croak "unknown %%$1%%"/ge;
+    return $text;
+}
+
+# Set extra %%NAME%% placeholders.
+sub set_var {
+    my ($self, $name, $value) = @_;
+    $self->{vars}{$name} = $value;
+}
+
+sub write_file {
+    my ($self, $name, $content) = @_;
+    my $path = $name =~ m{^/} ? $name : "$self->{dir}/$name";
+    make_path(dirname($path));
+    open my $fh, '>', $path or croak "$path: $!";
+    binmode $fh;
+    print $fh $content;
+    close $fh;
+    return $path;
+}
+
+sub read_file {
+    my ($self, $name) = @_;
+    my $path = $name =~ m{^/} ? $name : "$self->{dir}/$name";
+    open my $fh, '<', $path or return undef;
+    binmode $fh;
+    local $/;
+    return scalar <$fh>;
+}
+
+sub write_config {
+    my ($self, $conf) = @_;
+    $self->write_file('conf/nginx.conf', $self->expand($conf));
+}
+
+# Start nginx and wait until it accepts connections on port().
+sub run {
+    my ($self) = @_;
+    my $pid = fork() // croak "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>>', "$self->{dir}/logs/stdout.log";
+        open STDERR, '>>', "$self->{dir}/logs/stderr.log";
+        exec $NGINX, '-p', "$self->{dir}/", '-c', 'conf/nginx.conf';
+        exit 127;
+    }
+    $self->{pids}{nginx} = $pid;
+    $self->wait_port($self->port)
+        or croak "nginx did not start: " .
+            ($self->read_file('logs/stderr.log') // '') .
+            ($self->read_file('logs/error.log') // '');
+    return $self;
+}
+
+sub wait_port {
+    my ($self, $port, $timeout) = @_;
+    my $deadline = time + ($timeout // 10);
+    while (time < $deadline) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+            PeerPort => $port, Proto => 'tcp');
+        return 1 if $s;
+        sleep 0.05;
+    }
+    return 0;
+}
+
+# Start a background process (argv list), logging to logs/<name>.log.
+sub spawn {
+    my ($self, $name, @argv) = @_;
+    my $pid = fork() // croak "fork: $!";
+    if ($pid == 0) {
+        setpgrp(0, 0);
+        open STDOUT, '>>', "$self->{dir}/logs/$name.log";
+        open STDERR, '>&', \*STDOUT;
+        exec @argv;
+        exit 127;
+    }
+    $self->{pids}{$name} = $pid;
+    return $pid;
+}
+
+sub pid { $_[0]{pids}{$_[1]} }
+
+# Stop one spawned process (or nginx) with a signal, and reap it.
+sub stop {
+    my ($self, $name, $signal) = @_;
+    my $pid = delete $self->{pids}{$name} or return;
+    kill($signal // 'TERM', $pid);
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        return 1 if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    return 0;
+}
+
+# The pids of nginx's worker processes (children of the master).
+sub worker_pids {
+    my ($self) = @_;
+    my $master = $self->{pids}{nginx} or return ();
+    my @pids;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // next;
+        push @pids, $1 if $line =~ /^(\d+) \(nginx\) \S+ (\d+)/ && $2 == $master;
+    }
+    return sort { $a <=> $b } @pids;
+}
+
+# One HTTP/1.1 request over a fresh connection; returns a hash with status,
+# headers (lowercased names; arrays for repeats in headers_all) and body.
+# $opt{raw}, when given, is sent as is (for hostile requests).
+sub http {
+    my ($self, $method, $uri, %opt) = @_;
+    my $req = $opt{raw} // do {
+        my $h = "$method $uri HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+        for my $pair (@{ $opt{headers} // [] }) {
+            $h .= "$pair->[0]: $pair->[1]\r\n";
+        }
+        $h . "\r\n" . ($opt{body} // '');
+    };
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+        PeerPort => $opt{port} // $self->port, Proto => 'tcp',
+        Timeout => $opt{timeout} // 30)
+        or croak "connect: $!";
+    binmode $s;
+    print $s $req;
+    local $/;
+    my $resp = <$s> // '';
+    close $s;
+    return parse_response($resp);
+}
+
+sub parse_response {
+    my ($resp) = @_;
+    my ($head, $body) = split /\r\n\r\n/, $resp, 2;
+    $head //= '';
+    my @lines = split /\r\n/, $head;
+    my $status_line = shift @lines // '';
+    my ($status) = $status_line =~ m{^HTTP/\d\.\d (\d{3})};
+    my (%h, %all);
+    for (@lines) {
+        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
+        $h{lc $k} = $v;
+        push @{ $all{lc $k} }, $v;
+    }
+    return { status => $status // 0, headers => \%h, headers_all => \%all,
+        body => $body // '', raw => $resp };
+}
+
+# Lines of error.log matching a pattern.
+sub error_log_lines {
+    my ($self, $re) = @_;
+    my $log = $self->read_file('logs/error.log') // '';
+    return grep { /$re/ } split /\n/, $log;
+}
+
+# Final checks; call once at the end of every .t file (before done_testing).
+sub done {
+    my ($self) = @_;
+    my $master = $self->{pids}{nginx};
+    $self->stop($_) for grep { $_ ne 'nginx' } keys %{ $self->{pids} };
+    if ($master) {
+        $self->stop('nginx', 'QUIT');
+        my @bad = $self->error_log_lines(qr/\[(alert|crit|emerg)\]/);
+        is(scalar @bad, 0, 'no alert, crit or emerg in error.log')
+            or diag(join "\n", @bad);
+        my @signals = $self->error_log_lines(qr/exited on signal/);
+        is(scalar @signals, 0, 'no worker exited on a signal')
+            or diag(join "\n", @signals);
+    }
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    for my $pid (values %{ $self->{pids} // {} }) {
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+    }
+}
+
+1;
