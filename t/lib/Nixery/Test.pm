@@ -17,6 +17,7 @@ use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
+use JSON::PP ();
 use POSIX qw(:sys_wait_h);
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -81,6 +82,30 @@ http {
     access_log %%PREFIX%%/logs/access.log;
 $http
 }
+CONF
+}
+
+# A whole nginx.conf with one server on port() whose `location /v2/` is the
+# registry on storage(). Options: server (extra server directives), location
+# (extra directives in /v2/), http (extra http directives), and anything
+# http_conf() takes.
+sub registry_conf {
+    my ($self, %opt) = @_;
+    my $server = $opt{server} // '';
+    my $location = $opt{location} // '';
+    my $http = $opt{http} // '';
+    return $self->http_conf(<<"CONF", %opt);
+$http
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name localhost;
+$server
+        location /v2/ {
+            nixery;
+            nixery_storage %%STORAGE%%;
+$location
+        }
+    }
 CONF
 }
 
@@ -238,6 +263,22 @@ sub parse_response {
     }
     return { status => $status // 0, headers => \%h, headers_all => \%all,
         body => $body // '', raw => $resp };
+}
+
+# The decoded JSON body of a response, or undef when it is not JSON.
+sub json {
+    my ($self, $r) = @_;
+    my $doc = eval { JSON::PP->new->utf8->decode($r->{body}) };
+    return $doc;
+}
+
+# The registry error code of a response ({"errors":[{"code":...}]}), or ''.
+sub error_code {
+    my ($self, $r) = @_;
+    my $doc = $self->json($r);
+    return '' unless ref $doc eq 'HASH' && ref $doc->{errors} eq 'ARRAY'
+        && ref $doc->{errors}[0] eq 'HASH';
+    return $doc->{errors}[0]{code} // '';
 }
 
 # Lines of error.log matching a pattern.
