@@ -158,12 +158,11 @@ try {
     for (const auto& [id, deliveries] : held) {
         // Mark the entry idle long enough for XAUTOCLAIM and undo this
         // delivery's count: handing back is not a failed attempt.
-        redis.command({"XCLAIM", std::string(jobs_stream),
-                       std::string(helpers_group), options_.helper_id, "0",
-                       id, "IDLE", std::to_string(claim_idle().count()),
-                       "RETRYCOUNT",
-                       std::to_string(deliveries > 0 ? deliveries - 1 : 0),
-                       "JUSTID"});
+        redis.command(
+            {"XCLAIM", std::string(jobs_stream), std::string(helpers_group),
+             options_.helper_id, "0", id, "IDLE",
+             std::to_string(claim_idle().count()), "RETRYCOUNT",
+             std::to_string(deliveries > 0 ? deliveries - 1 : 0), "JUSTID"});
         log::info("job handed back",
                   {{"helper", options_.helper_id}, {"job", id}});
     }
@@ -183,8 +182,7 @@ void Daemon::run_worker(unsigned index) noexcept
                 // MKSTREAM and id 0: jobs enqueued before the first helper
                 // ever started are consumed too. BUSYGROUP is fine.
                 redis->command({"XGROUP", "CREATE", std::string(jobs_stream),
-                                std::string(helpers_group), "0",
-                                "MKSTREAM"});
+                                std::string(helpers_group), "0", "MKSTREAM"});
                 backoff = 100ms;
                 log::debug("worker connected", {{"worker", index}});
             }
@@ -203,19 +201,19 @@ void Daemon::run_worker(unsigned index) noexcept
                     const redisReply* e = list->element[0];
                     entry = Entry{reply_string(e->element[0]),
                                   job_field(e->element[1]), 1};
-                    Reply pending = redis->checked(
-                        {"XPENDING", std::string(jobs_stream),
-                         std::string(helpers_group), entry->id, entry->id,
-                         "1"});
+                    Reply pending =
+                        redis->checked({"XPENDING", std::string(jobs_stream),
+                                        std::string(helpers_group), entry->id,
+                                        entry->id, "1"});
                     if (pending->type == REDIS_REPLY_ARRAY &&
                         pending->elements == 1 &&
                         pending->element[0]->elements == 4) {
                         entry->deliveries =
                             pending->element[0]->element[3]->integer;
                     }
-                    log::warn("job taken over", {{"job", entry->id},
-                                                 {"deliveries",
-                                                  entry->deliveries}});
+                    log::warn("job taken over",
+                              {{"job", entry->id},
+                               {"deliveries", entry->deliveries}});
                 }
             }
             if (!entry) {
@@ -315,15 +313,15 @@ void Daemon::process(RedisClient& redis, const Entry& entry)
             result = unknown_packages_result(job->key, std::move(unknown));
             ttl = options_.unknown_ttl;
         } else {
-            BuildContext context{entry.id,
-                                 options_.pinned(job->tag)
-                                     ? 0
-                                     : unix_now() + options_.moving_ttl.count()};
-            log::info("build started", {{"image", image},
-                                        {"job", entry.id},
-                                        {"key", job->key},
-                                        {"queued_ms",
-                                         unix_now_ms() - job->enqueued_ms}});
+            BuildContext context{
+                entry.id, options_.pinned(job->tag)
+                              ? 0
+                              : unix_now() + options_.moving_ttl.count()};
+            log::info("build started",
+                      {{"image", image},
+                       {"job", entry.id},
+                       {"key", job->key},
+                       {"queued_ms", unix_now_ms() - job->enqueued_ms}});
             BuildOutcome built;
             try {
                 built = builder_(request, context);
@@ -340,21 +338,20 @@ void Daemon::process(RedisClient& redis, const Entry& entry)
             case BuildOutcome::Status::not_found:
                 outcome = "unknown";
                 for (const std::string& p : built.unknown) {
-                    redis.checked({"SET",
-                                   unknown_key(request.arch, request.tag, p),
-                                   "1", "EX",
-                                   std::to_string(options_.unknown_ttl.count())});
+                    redis.checked(
+                        {"SET", unknown_key(request.arch, request.tag, p), "1",
+                         "EX", std::to_string(options_.unknown_ttl.count())});
                 }
                 result = unknown_packages_result(job->key, built.unknown);
                 ttl = options_.unknown_ttl;
                 break;
             case BuildOutcome::Status::failed:
                 outcome = "failed";
-                result = failure_result(job->key,
-                                        built.message.empty()
-                                            ? "image build failed"
-                                            : built.message,
-                                        built.detail);
+                result =
+                    failure_result(job->key,
+                                   built.message.empty() ? "image build failed"
+                                                         : built.message,
+                                   built.detail);
                 break;
             }
         }
@@ -408,11 +405,9 @@ void Daemon::run_heartbeat() noexcept
                     "{\"helper\":\"" + options_.helper_id +
                     "\",\"pid\":" + std::to_string(getpid()) +
                     ",\"started\":" + std::to_string(started_) +
-                    ",\"concurrency\":" +
-                    std::to_string(options_.concurrency) +
+                    ",\"concurrency\":" + std::to_string(options_.concurrency) +
                     ",\"busy\":" + std::to_string(held.size()) +
-                    ",\"jobs_done\":" + std::to_string(jobs_done_.load()) +
-                    "}";
+                    ",\"jobs_done\":" + std::to_string(jobs_done_.load()) + "}";
                 redis->checked(
                     {"SET", key, value, "EX",
                      std::to_string(options_.heartbeat.count() * 3)});
@@ -421,9 +416,8 @@ void Daemon::run_heartbeat() noexcept
             // again resets their idle time without counting a delivery.
             for (const auto& entry : held) {
                 redis->command({"XCLAIM", std::string(jobs_stream),
-                                std::string(helpers_group),
-                                options_.helper_id, "0", entry.first,
-                                "JUSTID"});
+                                std::string(helpers_group), options_.helper_id,
+                                "0", entry.first, "JUSTID"});
             }
         } catch (const std::exception& e) {
             redis.reset();

@@ -78,17 +78,22 @@ int main(int argc, char** argv)
 {
     using namespace nixery;
     std::map<std::string, std::string> flags{
-        {"--redis", "127.0.0.1:6379"}, {"--concurrency", "1"},
-        {"--layer-budget", "94"},      {"--unknown-ttl", "60"},
-        {"--moving-ttl", "3600"},      {"--heartbeat", "5"},
-        {"--max-deliveries", "3"},     {"--fake-delay-ms", "0"},
-        {"--build-timeout", std::getenv("NIX_TIMEOUT") ? std::getenv("NIX_TIMEOUT") : "600"},
+        {"--redis", "127.0.0.1:6379"},
+        {"--concurrency", "1"},
+        {"--layer-budget", "94"},
+        {"--unknown-ttl", "60"},
+        {"--moving-ttl", "3600"},
+        {"--heartbeat", "5"},
+        {"--max-deliveries", "3"},
+        {"--fake-delay-ms", "0"},
+        {"--build-timeout",
+         std::getenv("NIX_TIMEOUT") ? std::getenv("NIX_TIMEOUT") : "600"},
     };
-    const char* known[] = {"--redis",        "--storage",       "--concurrency",
-                           "--nix-dir",      "--popularity",    "--layer-budget",
-                           "--build-timeout", "--unknown-ttl",  "--moving-ttl",
-                           "--heartbeat",    "--max-deliveries", "--helper-id",
-                           "--fake-builder", "--fake-delay-ms"};
+    const char* known[] = {
+        "--redis",        "--storage",      "--concurrency",    "--nix-dir",
+        "--popularity",   "--layer-budget", "--build-timeout",  "--unknown-ttl",
+        "--moving-ttl",   "--heartbeat",    "--max-deliveries", "--helper-id",
+        "--fake-builder", "--fake-delay-ms"};
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--help" || a == "-h") {
@@ -124,12 +129,12 @@ int main(int argc, char** argv)
     queue::DaemonOptions options;
     options.redis = flags["--redis"];
     options.storage_root = flags["--storage"];
-    options.concurrency =
-        static_cast<unsigned>(number("--concurrency", flags["--concurrency"], 1));
+    options.concurrency = static_cast<unsigned>(
+        number("--concurrency", flags["--concurrency"], 1));
     options.heartbeat =
         std::chrono::seconds(number("--heartbeat", flags["--heartbeat"], 1));
-    options.unknown_ttl =
-        std::chrono::seconds(number("--unknown-ttl", flags["--unknown-ttl"], 1));
+    options.unknown_ttl = std::chrono::seconds(
+        number("--unknown-ttl", flags["--unknown-ttl"], 1));
     options.moving_ttl =
         std::chrono::seconds(number("--moving-ttl", flags["--moving-ttl"], 1));
     options.max_deliveries = static_cast<unsigned>(

@@ -16,8 +16,8 @@ namespace {
 
 void append_line(const std::string& path, const std::string& line)
 {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                    0644);
+    int fd =
+        ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
         throw std::system_error(errno, std::generic_category(), path);
     }
@@ -34,8 +34,8 @@ std::string descriptor(std::string_view media_type, const std::string& hex,
                        std::size_t size)
 {
     return "{\"mediaType\":\"" + std::string(media_type) +
-           "\",\"size\":" + std::to_string(size) + ",\"digest\":\"sha256:" +
-           hex + "\"}";
+           "\",\"size\":" + std::to_string(size) +
+           ",\"digest\":\"sha256:" + hex + "\"}";
 }
 
 IndexEntry publish(const std::string& root, const ImageRequest& request,

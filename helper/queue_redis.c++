@@ -16,8 +16,7 @@ timeval to_timeval(std::chrono::milliseconds ms)
 
 } // namespace
 
-RedisClient::RedisClient(std::string address,
-                         std::chrono::milliseconds timeout)
+RedisClient::RedisClient(std::string address, std::chrono::milliseconds timeout)
     : address_(std::move(address))
 {
     timeval tv = to_timeval(timeout);
@@ -74,8 +73,8 @@ Reply RedisClient::command(const std::vector<std::string>& argv)
     if (ctx_->err != 0) {
         throw RedisError("redis " + address_ + ": " + ctx_->errstr);
     }
-    void* r = redisCommandArgv(ctx_, static_cast<int>(args.size()),
-                               args.data(), lens.data());
+    void* r = redisCommandArgv(ctx_, static_cast<int>(args.size()), args.data(),
+                               lens.data());
     if (r == nullptr) {
         throw RedisError("redis " + address_ + ": " +
                          (ctx_->err != 0 ? ctx_->errstr : "no reply"));

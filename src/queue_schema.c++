@@ -46,8 +46,8 @@ std::string dump(json_t* obj)
 
 JsonPtr load(std::string_view text)
 {
-    return JsonPtr(json_loadb(text.data(), text.size(), JSON_REJECT_DUPLICATES,
-                              nullptr));
+    return JsonPtr(
+        json_loadb(text.data(), text.size(), JSON_REJECT_DUPLICATES, nullptr));
 }
 
 bool get_string(json_t* obj, const char* name, std::string& out)
