@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <new>
+#include <sys/un.h>
+#include <unistd.h>
 
 namespace nixery {
 
@@ -114,6 +116,15 @@ void RedisConn::connect() noexcept
     if (reader_ == nullptr) {
         fail("out of memory");
         return;
+    }
+    if (addr_->sockaddr->sa_family == AF_UNIX) {
+        // nginx logs a connect() to a missing socket file as [crit]; a
+        // stopped Redis removes its socket, which is not critical.
+        auto* sun = reinterpret_cast<sockaddr_un*>(addr_->sockaddr);
+        if (access(sun->sun_path, F_OK) != 0) {
+            fail("socket file missing");
+            return;
+        }
     }
     peer_ = ngx_peer_connection_t{};
     peer_.sockaddr = addr_->sockaddr;
