@@ -4,6 +4,7 @@
 #include "queue_schema.h"
 #include "storage_layout.h"
 
+#include <csignal>
 #include <fstream>
 #include <sstream>
 #include <unistd.h>
@@ -102,6 +103,9 @@ std::chrono::milliseconds Daemon::claim_idle() const
 
 void Daemon::start()
 {
+    // A write to a Redis connection that just died must be an error to
+    // handle (reconnect), not a signal that ends the process.
+    std::signal(SIGPIPE, SIG_IGN);
     started_ = unix_now();
     running_ = options_.concurrency + 1;
     for (unsigned i = 0; i < options_.concurrency; ++i) {
