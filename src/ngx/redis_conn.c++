@@ -133,7 +133,8 @@ void RedisConn::connect() noexcept
     peer_.get = ngx_event_get_peer;
     peer_.log = log_;
     peer_.log_error = NGX_ERROR_ERR;
-    peer_.so_keepalive = 1; // notice a Redis host that vanished
+    // Notice a Redis host that vanished (TCP only).
+    peer_.so_keepalive = addr_->sockaddr->sa_family != AF_UNIX;
     ngx_int_t rc = ngx_event_connect_peer(&peer_);
     if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
         if (peer_.connection != nullptr) {
