@@ -53,6 +53,18 @@ class Queue final : public RedisHandler {
     {
         cmd_.start();
         sub_.start();
+        ping_.handler = on_ping;
+        ping_.data = this;
+        ping_.log = log_;
+        ping_.cancelable = 1;
+        ngx_add_timer(&ping_, ping_interval);
+    }
+
+    ~Queue() override
+    {
+        if (ping_.timer_set) {
+            ngx_del_timer(&ping_);
+        }
     }
 
     bool ready() const noexcept
@@ -65,17 +77,6 @@ class Queue final : public RedisHandler {
     void finish(Waiter* w, const queue::Result* result,
                 const char* why) noexcept;
 
-    QueueStats stats() const noexcept
-    {
-        ngx_uint_t waiting = 0;
-        for (const auto& kv : keys_) {
-            waiting += kv.second.count;
-        }
-        return QueueStats{waiting, keys_.size(), enqueued_,
-                          static_cast<ngx_uint_t>(cmd_.connected()) +
-                              static_cast<ngx_uint_t>(sub_.connected())};
-    }
-
     const QueueConf& conf() const noexcept { return conf_; }
 
     void on_connected(RedisConn& conn) override;
@@ -83,6 +84,25 @@ class Queue final : public RedisHandler {
     void on_down(RedisConn& conn) override;
 
   private:
+    // The subscriber connection only ever receives: a PING now and then
+    // (answered within nixery_redis_timeout) tells a silently dead one
+    // from a quiet one, so its waiters are not left hanging.
+    static constexpr ngx_msec_t ping_interval = 10000;
+    static void on_ping(ngx_event_t* ev) noexcept
+    {
+        auto* q = static_cast<Queue*>(ev->data);
+        if (ngx_exiting || ngx_terminate) {
+            return;
+        }
+        if (q->subscribed_ && q->sub_.owed() == 0) {
+            try {
+                q->sub_.send(format_command({"PING"}), 1);
+            } catch (...) {
+            }
+        }
+        ngx_add_timer(&q->ping_, ping_interval);
+    }
+
     void dispatch(const queue::Result& result) noexcept;
     void fail_key(const std::string& key, const char* why) noexcept;
     void fail_all(const char* why) noexcept;
@@ -95,7 +115,7 @@ class Queue final : public RedisHandler {
     std::unordered_map<std::string, KeyEntry> keys_;
     // The key each enqueue script in flight on cmd_ was sent for, in order.
     std::deque<std::string> pending_;
-    ngx_uint_t enqueued_ = 0;
+    ngx_event_t ping_{};
 };
 
 // The worker's queue, made in init_process. A plain pointer: no non-POD
@@ -185,7 +205,6 @@ ngx_int_t Queue::park(ngx_http_request_t* r, const ImageRequest& request)
     if (first) {
         // One enqueue per image per worker; the script makes it one build
         // across all workers and hosts.
-        ++enqueued_;
         cmd_.send(eval, 1);
     }
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -498,16 +517,6 @@ try {
     return worker_queue->park(r, request);
 } catch (...) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
-}
-
-bool queue_enabled() noexcept
-{
-    return worker_queue != nullptr;
-}
-
-QueueStats queue_stats() noexcept
-{
-    return worker_queue != nullptr ? worker_queue->stats() : QueueStats{};
 }
 
 } // namespace nixery

@@ -52,16 +52,4 @@ ngx_int_t queue_wait_for_image(ngx_http_request_t* r,
                                const ImageRequest& request,
                                std::string_view key) noexcept;
 
-// True when `nixery_redis` is set (this worker builds on a miss).
-bool queue_enabled() noexcept;
-
-// Counters for the error log and the benchmark.
-struct QueueStats {
-    ngx_uint_t waiting;   // requests parked now
-    ngx_uint_t keys;      // distinct images waited for now
-    ngx_uint_t enqueued;  // enqueue scripts sent
-    ngx_uint_t connected; // Redis connections up (0..2)
-};
-QueueStats queue_stats() noexcept;
-
 } // namespace nixery
