@@ -56,22 +56,13 @@ struct Call {
                                        const std::string& explain) const
     {
         std::vector<std::string> argv{
-            "nix-instantiate",
-            "--eval",
-            "--strict",
-            "--json",
+            "nix-instantiate", "--eval",
+            // Otherwise --eval writes no .drv files, and nothing could be
+            // realised afterwards.
+            "--read-write-mode", "--strict", "--json",
             std::filesystem::absolute(options.nix_dir + "/resolve.nix"),
-            "--argstr",
-            "srcType",
-            source.type,
-            "--argstr",
-            "srcArgs",
-            source.args,
-            "--argstr",
-            "system",
-            system,
-            "--argstr",
-            "packages",
+            "--argstr", "srcType", source.type, "--argstr", "srcArgs",
+            source.args, "--argstr", "system", system, "--argstr", "packages",
             packages_json};
         if (!explain.empty()) {
             argv.insert(argv.end(), {"--argstr", "explain", explain});

@@ -137,5 +137,7 @@ let
         builtins.deepSeq [ value.drvPath value.outPath ] (describe explain)
       else builtins.seq value (describe explain);
 in
-  if explain != "" then [ explained ]
-  else map describe (fromJSON packages)
+  # The set itself is loaded first, so that a set that cannot load fails
+  # even when no name is asked for (the helper's probe).
+  builtins.seq pkgs (if explain != "" then [ explained ]
+                     else map describe (fromJSON packages))
