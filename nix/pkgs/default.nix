@@ -243,13 +243,15 @@ let
       py = pname: version: debs: pdeps: mk {
         inherit pname version debs;
         deps = [ self.python3 ] ++ pdeps;
-        # Its Python dependencies, each in its own store path, are found
-        # through a .pth file listing their site directories.
+        # Its Python dependencies, each in its own store path, become site
+        # directories through a .pth file (so their own .pth files count,
+        # and with them their dependencies).
         postInstall = ''
           mkdir -p lib/python3/dist-packages
           for d in $deps; do
-            if [ -d "$d/lib/python3/dist-packages" ]; then
-              echo "$d/lib/python3/dist-packages"
+            site=$d/lib/python3/dist-packages
+            if [ -d "$site" ] && [ "$d" != "${self.python3}" ]; then
+              echo "import sys, site; '$site' in sys.path or site.addsitedir('$site')"
             fi
           done > lib/python3/dist-packages/${pname}-deps.pth
         '';
