@@ -30,7 +30,9 @@ sub resolve {
     my $out = <$fh>;
     close($fh);
     my $status = $? >> 8;
-    return (JSON::PP->new->decode($out), $status);
+    # Usage errors print no JSON.
+    my $json = $out =~ /\S/ ? JSON::PP->new->decode($out) : undef;
+    return ($json, $status);
 }
 
 # (interpreter, rpath) of an ELF file, or () when it is not dynamic.
