@@ -44,7 +44,7 @@ FORMAT_SOURCES = $(shell git ls-files -co --exclude-standard \
 	'*.c++' '*.h' | grep -v '^build/')
 
 .PHONY: all deps core module test unit integration format format-check \
-	run bench clean pkgs
+	run bench clean pkgs popularity
 
 all: module
 
@@ -101,6 +101,11 @@ pkgs:
 	nix-build nix/pkgs \
 		$(addprefix -A ,$(BUNDLED_PKGS)) -o $(BUILD)/pkgs/result \
 		> $(BUILD)/pkgs/build.log 2>&1 || { tail -30 $(BUILD)/pkgs/build.log; exit 1; }
+
+# Recompute the popularity of the bundled set (shipped in the repository).
+popularity: all pkgs
+	$(BUILD)/cmake/helper/nixery-popcount --pkgs-path nix/pkgs \
+		--nix-dir nix --out nix/popularity.json
 
 bench: all
 	@for b in bench/*.sh; do [ -x "$$b" ] && NIXERY_BUILD=$(BUILD) "$$b"; done
