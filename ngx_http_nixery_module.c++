@@ -26,13 +26,12 @@ using nixery::MainConf;
 
 void* create_main_conf(ngx_conf_t* cf) noexcept;
 char* init_main_conf(ngx_conf_t* cf, void* conf) noexcept;
-char* set_index_cache(ngx_conf_t* cf, ngx_command_t* cmd, void* conf) noexcept;
+ngx_int_t init_process(ngx_cycle_t* cycle) noexcept;
+void exit_process(ngx_cycle_t* cycle) noexcept;
 void* create_loc_conf(ngx_conf_t* cf) noexcept;
 char* merge_loc_conf(ngx_conf_t* cf, void* parent, void* child) noexcept;
 char* set_nixery(ngx_conf_t* cf, ngx_command_t* cmd, void* conf) noexcept;
 ngx_int_t handler(ngx_http_request_t* r) noexcept;
-ngx_int_t init_process(ngx_cycle_t* cycle) noexcept;
-void exit_process(ngx_cycle_t* cycle) noexcept;
 
 ngx_command_t commands[] = {
     {ngx_string("nixery"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, set_nixery,
@@ -43,7 +42,8 @@ ngx_command_t commands[] = {
      ngx_conf_set_str_slot, NGX_HTTP_LOC_CONF_OFFSET,
      offsetof(LocConf, storage), nullptr},
     {ngx_string("nixery_index_cache"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE12,
-     set_index_cache, NGX_HTTP_MAIN_CONF_OFFSET, 0, nullptr},
+     nixery::index_cache_set, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(MainConf, index_cache), nullptr},
     ngx_null_command,
 };
 
@@ -78,82 +78,38 @@ ngx_module_t ngx_http_nixery_module = {NGX_MODULE_V1,
 
 namespace {
 
-constexpr ngx_uint_t default_index_cache_max = 1000;
-constexpr time_t default_index_cache_valid = 10;
-
 void* create_main_conf(ngx_conf_t* cf) noexcept
 {
     auto* conf =
         static_cast<MainConf*>(ngx_pcalloc(cf->pool, sizeof(MainConf)));
-    if (conf == nullptr) {
-        return nullptr;
+    if (conf != nullptr) {
+        nixery::index_cache_conf_create(&conf->index_cache);
     }
-    conf->index_cache_max = NGX_CONF_UNSET_UINT;
-    conf->index_cache_valid = NGX_CONF_UNSET;
     return conf;
 }
 
 char* init_main_conf(ngx_conf_t*, void* conf) noexcept
 {
-    auto* mcf = static_cast<MainConf*>(conf);
-    ngx_conf_init_uint_value(mcf->index_cache_max, default_index_cache_max);
-    ngx_conf_init_value(mcf->index_cache_valid, default_index_cache_valid);
+    nixery::index_cache_conf_init(&static_cast<MainConf*>(conf)->index_cache);
     return NGX_CONF_OK;
 }
 
-// nixery_index_cache max=N [valid=time] | off
-char* set_index_cache(ngx_conf_t* cf, ngx_command_t*, void* conf) noexcept
-{
-    auto* mcf = static_cast<MainConf*>(conf);
-    if (mcf->index_cache_max != NGX_CONF_UNSET_UINT) {
-        return const_cast<char*>("is duplicate");
-    }
-    auto* args = static_cast<ngx_str_t*>(cf->args->elts);
-    ngx_uint_t max = NGX_CONF_UNSET_UINT;
-    time_t valid = default_index_cache_valid;
-    for (ngx_uint_t i = 1; i < cf->args->nelts; ++i) {
-        ngx_str_t& a = args[i];
-        if (cf->args->nelts == 2 && a.len == 3 &&
-            ngx_strncmp(a.data, "off", 3) == 0) {
-            max = 0;
-        } else if (a.len > 4 && ngx_strncmp(a.data, "max=", 4) == 0) {
-            ngx_int_t n = ngx_atoi(a.data + 4, a.len - 4);
-            if (n == NGX_ERROR || n == 0) {
-                goto invalid;
-            }
-            max = static_cast<ngx_uint_t>(n);
-        } else if (a.len > 6 && ngx_strncmp(a.data, "valid=", 6) == 0) {
-            ngx_str_t v = {a.len - 6, a.data + 6};
-            valid = ngx_parse_time(&v, 1);
-            if (valid == static_cast<time_t>(NGX_ERROR) || valid == 0) {
-                goto invalid;
-            }
-        } else {
-            goto invalid;
-        }
-    }
-    if (max == NGX_CONF_UNSET_UINT) {
-        goto invalid;
-    }
-    mcf->index_cache_max = max;
-    mcf->index_cache_valid = valid;
-    return NGX_CONF_OK;
-
-invalid:
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid \"nixery_index_cache\" parameters, "
-                       "expected \"max=N [valid=time]\" or \"off\"");
-    return static_cast<char*>(NGX_CONF_ERROR);
-}
-
+// Per-worker state (the index cache) is made here and destroyed in
+// exit_process, never at load time.
 ngx_int_t init_process(ngx_cycle_t* cycle) noexcept
 {
-    return nixery::init_worker_state(cycle);
+    MainConf* conf = nullptr;
+    if (cycle->conf_ctx[ngx_http_module.index] != nullptr) {
+        conf = static_cast<MainConf*>(
+            ngx_http_cycle_get_module_main_conf(cycle, ngx_http_nixery_module));
+    }
+    return nixery::worker_init_process(cycle,
+                                       conf ? &conf->index_cache : nullptr);
 }
 
-void exit_process(ngx_cycle_t*) noexcept
+void exit_process(ngx_cycle_t* cycle) noexcept
 {
-    nixery::exit_worker_state();
+    nixery::worker_exit_process(cycle);
 }
 
 void* create_loc_conf(ngx_conf_t* cf) noexcept

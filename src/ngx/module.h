@@ -8,6 +8,8 @@
 
 #include "ngx/ngx.h"
 
+#include "ngx/worker.h"
+
 #include <type_traits>
 
 extern "C" {
@@ -15,21 +17,6 @@ extern ngx_module_t ngx_http_nixery_module;
 }
 
 namespace nixery {
-
-// http-level settings.
-struct MainConf {
-    // `nixery_index_cache max=N valid=T | off;` (index_cache.h): entries
-    // per worker (0 = off) and seconds an entry is reused.
-    ngx_uint_t index_cache_max;
-    time_t index_cache_valid;
-};
-static_assert(std::is_trivially_destructible_v<MainConf>);
-
-inline MainConf* main_conf(ngx_http_request_t* r) noexcept
-{
-    return static_cast<MainConf*>(
-        ngx_http_get_module_main_conf(r, ngx_http_nixery_module));
-}
 
 struct LocConf {
     // `nixery;`: this location answers the registry API.
@@ -39,6 +26,12 @@ struct LocConf {
 };
 // nginx allocates it from the configuration pool and never destroys it.
 static_assert(std::is_trivially_destructible_v<LocConf>);
+
+struct MainConf {
+    // nixery_index_cache: the per-worker index cache (worker.h).
+    IndexCacheConf index_cache;
+};
+static_assert(std::is_trivially_destructible_v<MainConf>);
 
 inline LocConf* loc_conf(ngx_http_request_t* r) noexcept
 {
