@@ -88,6 +88,12 @@ CompressionPool::~CompressionPool()
     }
 }
 
+std::size_t CompressionPool::window() const noexcept
+{
+    std::size_t users = std::max(1u, encoders_.load());
+    return std::max<std::size_t>(2, 2 * threads_.size() / users);
+}
+
 std::future<Bytes> CompressionPool::submit(std::function<Bytes()> job)
 {
     std::packaged_task<Bytes()> task(std::move(job));
@@ -122,6 +128,9 @@ GzipEncoder::GzipEncoder(Sink sink, CompressionPool* pool)
 {
     block_.reserve(gzip_block);
     sink_(gzip_header, sizeof gzip_header);
+    if (pool_ != nullptr) {
+        pool_->attach(); // last: a throwing constructor never detaches
+    }
 }
 
 GzipEncoder::~GzipEncoder()
@@ -131,6 +140,9 @@ GzipEncoder::~GzipEncoder()
         if (f.valid()) {
             f.wait();
         }
+    }
+    if (pool_ != nullptr) {
+        pool_->detach();
     }
 }
 
@@ -165,8 +177,7 @@ void GzipEncoder::submit_block(bool last)
         in_flight_.push_back(pool_->submit([input, dict, last] {
             return deflate_block(*input, *dict, last);
         }));
-        // Bounded memory: a few blocks per encoder in flight.
-        drain(2 * std::size_t(pool_->size()));
+        drain(pool_->window());
     }
     dict_ = std::move(next_dict);
     block_ = Bytes();

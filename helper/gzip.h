@@ -12,6 +12,7 @@
 // same with a pool of any size or none.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -43,6 +44,14 @@ class CompressionPool {
         return static_cast<unsigned>(threads_.size());
     }
 
+    // Blocks each encoder may have in flight: 2 x threads shared by the
+    // encoders at work (at least 2 each), so memory stays bounded however
+    // many layers are built at once, and one big layer alone can use
+    // every thread.
+    std::size_t window() const noexcept;
+    void attach() noexcept { ++encoders_; }
+    void detach() noexcept { --encoders_; }
+
   private:
     void run();
 
@@ -50,6 +59,7 @@ class CompressionPool {
     std::condition_variable ready_;
     std::deque<std::packaged_task<Bytes()>> jobs_;
     bool stopping_ = false;
+    std::atomic<unsigned> encoders_{0};
     std::vector<std::thread> threads_;
 };
 
