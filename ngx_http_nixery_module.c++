@@ -44,6 +44,21 @@ ngx_command_t commands[] = {
     {ngx_string("nixery_index_cache"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE12,
      nixery::index_cache_set, NGX_HTTP_MAIN_CONF_OFFSET,
      offsetof(MainConf, index_cache), nullptr},
+    {ngx_string("nixery_redis"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     nixery::queue_set_redis, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(MainConf, queue), nullptr},
+    {ngx_string("nixery_wait_timeout"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_msec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(MainConf, queue) + offsetof(nixery::QueueConf, wait_timeout),
+     nullptr},
+    {ngx_string("nixery_redis_timeout"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_msec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(MainConf, queue) + offsetof(nixery::QueueConf, redis_timeout),
+     nullptr},
+    {ngx_string("nixery_retry_after"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_sec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(MainConf, queue) + offsetof(nixery::QueueConf, retry_after),
+     nullptr},
     ngx_null_command,
 };
 
@@ -84,18 +99,21 @@ void* create_main_conf(ngx_conf_t* cf) noexcept
         static_cast<MainConf*>(ngx_pcalloc(cf->pool, sizeof(MainConf)));
     if (conf != nullptr) {
         nixery::index_cache_conf_create(&conf->index_cache);
+        nixery::queue_conf_create(&conf->queue);
     }
     return conf;
 }
 
 char* init_main_conf(ngx_conf_t*, void* conf) noexcept
 {
-    nixery::index_cache_conf_init(&static_cast<MainConf*>(conf)->index_cache);
+    auto* main = static_cast<MainConf*>(conf);
+    nixery::index_cache_conf_init(&main->index_cache);
+    nixery::queue_conf_init(&main->queue);
     return NGX_CONF_OK;
 }
 
-// Per-worker state (the index cache) is made here and destroyed in
-// exit_process, never at load time.
+// Per-worker state (the index cache, the build queue's Redis connections) is
+// made here and destroyed in exit_process, never at load time.
 ngx_int_t init_process(ngx_cycle_t* cycle) noexcept
 {
     MainConf* conf = nullptr;
@@ -103,12 +121,16 @@ ngx_int_t init_process(ngx_cycle_t* cycle) noexcept
         conf = static_cast<MainConf*>(
             ngx_http_cycle_get_module_main_conf(cycle, ngx_http_nixery_module));
     }
-    return nixery::worker_init_process(cycle,
-                                       conf ? &conf->index_cache : nullptr);
+    if (nixery::worker_init_process(cycle, conf ? &conf->index_cache
+                                                : nullptr) != NGX_OK) {
+        return NGX_ERROR;
+    }
+    return nixery::queue_init_process(cycle, conf ? &conf->queue : nullptr);
 }
 
 void exit_process(ngx_cycle_t* cycle) noexcept
 {
+    nixery::queue_exit_process(cycle);
     nixery::worker_exit_process(cycle);
 }
 
