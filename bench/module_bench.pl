@@ -13,9 +13,11 @@ use Test::More;
 use Nixery::Fixture;
 use Nixery::Test;
 
-my $rounds = $ENV{BENCH_ROUNDS} // 10;
-my $seconds = $ENV{BENCH_SECONDS} // 2;
-my $blob_runs = $ENV{BENCH_BLOB_RUNS} // 9;
+my $rounds = $ENV{BENCH_ROUNDS} // 16;
+my $seconds = $ENV{BENCH_SECONDS} // 1;
+my $blob_runs = $ENV{BENCH_BLOB_RUNS} // 15;
+my %worker_of;    # name => [ port, worker pid ]
+my $worker;       # the worker wrk_rps() measures
 
 my $t = Nixery::Test->new;
 my $fx = Nixery::Fixture->new($t->storage);
@@ -46,6 +48,7 @@ $t->write_config($t->http_conf(<<'CONF'));
     }
 CONF
 $t->run;
+$worker_of{main} = [ $t->port, ($t->worker_pids)[0] ];
 my $base = 'http://127.0.0.1:' . $t->port;
 my $accept = 'Accept: ' . $img->{docker}{media_type};
 my %url = (
@@ -63,9 +66,9 @@ for my $kind (qw(manifest blob)) {
 }
 
 # CPU seconds (user + system) the worker has used so far.
-my ($worker) = $t->worker_pids;
 my $hz = `getconf CLK_TCK` + 0 || 100;
 sub worker_cpu {
+    die "no nginx worker to measure\n" unless $worker;
     open my $fh, '<', "/proc/$worker/stat" or die "worker $worker: $!";
     my @f = split ' ', (<$fh> =~ s/^.*\) //r);
     return ($f[11] + $f[12]) / $hz;
@@ -74,6 +77,8 @@ sub worker_cpu {
 # (requests per second, worker CPU microseconds per request)
 sub wrk_rps {
     my ($url) = @_;
+    ($worker) = grep { $url =~ /:$_->[0]\// } values %worker_of;
+    $worker = $worker->[1];
     my $cpu = worker_cpu();
     my $out = `wrk -t2 -c10 -d${seconds}s -H '$accept' '$url' 2>&1`;
     $cpu = worker_cpu() - $cpu;
@@ -83,12 +88,16 @@ sub wrk_rps {
     return ($rps, $cpu / $n * 1e6);
 }
 
+# (bytes per second, worker CPU milliseconds per download)
 sub curl_bps {
     my ($url) = @_;
+    $worker = $worker_of{main}[1];
+    my $cpu = worker_cpu();
     my $out = `curl -s -o /dev/null -w '%{http_code} %{size_download} %{speed_download}' '$url'`;
+    $cpu = worker_cpu() - $cpu;
     my ($code, $size, $speed) = split ' ', $out;
     die "curl: $out\n" unless $code == 200 && $size == $blob->{size};
-    return $speed;
+    return ($speed, $cpu * 1e3);
 }
 
 sub median { my @s = sort { $a <=> $b } @_; $s[$#s / 2] }
@@ -112,20 +121,56 @@ for my $round (1 .. $rounds) {
     push @sta_cpu, $sc;
     push @cpu_ratio, $sc / $mc;
 }
-my (@bps_ratio, @mod_bps, @sta_bps);
+my (@bps_ratio, @mod_bps, @sta_bps, @mod_bcpu, @sta_bcpu);
 for my $run (1 .. $blob_runs) {
-    my ($m, $s);
+    my ($m, $s, $mc, $sc);
     if ($run % 2) {
-        $s = curl_bps($url{static_blob});
-        $m = curl_bps($url{module_blob});
+        ($s, $sc) = curl_bps($url{static_blob});
+        ($m, $mc) = curl_bps($url{module_blob});
     } else {
-        $m = curl_bps($url{module_blob});
-        $s = curl_bps($url{static_blob});
+        ($m, $mc) = curl_bps($url{module_blob});
+        ($s, $sc) = curl_bps($url{static_blob});
     }
     push @mod_bps, $m;
     push @sta_bps, $s;
     push @bps_ratio, $m / $s;
+    push @mod_bcpu, $mc;
+    push @sta_bcpu, $sc;
 }
+
+# The same without the index cache: a second nginx on the same storage,
+# against the first one's static files, paired the same way.
+my $u = Nixery::Test->new(storage => $t->storage);
+$u->write_config($u->http_conf(<<'CONF'));
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    nixery_index_cache off;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        access_log off;
+        location /v2/ {
+            nixery;
+            nixery_storage %%STORAGE%%;
+        }
+    }
+CONF
+$u->run;
+$worker_of{nocache} = [ $u->port, ($u->worker_pids)[0] ];
+my $nocache_url = 'http://127.0.0.1:' . $u->port . '/v2/shell/hello/manifests/latest';
+my @nocache_ratio;
+for my $round (1 .. int(($rounds + 1) / 2)) {
+    my ($m, $s);
+    if ($round % 2) {
+        ($s) = wrk_rps($url{static_manifest});
+        ($m) = wrk_rps($nocache_url);
+    } else {
+        ($m) = wrk_rps($nocache_url);
+        ($s) = wrk_rps($url{static_manifest});
+    }
+    push @nocache_ratio, $m / $s;
+}
+$u->done;
 
 printf "module bench (1 worker; wrk -t2 -c10, %d paired %ds rounds; %d paired curl downloads of %.0f MiB)\n",
     $rounds, $seconds, $blob_runs, $blob->{size} / 1048576;
@@ -133,8 +178,12 @@ printf "  manifest by tag: module %.0f req/s, static %.0f req/s (medians); ratio
     median(@mod_rps), median(@sta_rps), median(@rps_ratio);
 printf "  manifest by tag, worker CPU per request: module %.1f us, static %.1f us (medians); ratio %.3f\n",
     median(@mod_cpu), median(@sta_cpu), median(@cpu_ratio);
+printf "  manifest by tag with nixery_index_cache off: ratio %.3f (%s)\n",
+    median(@nocache_ratio), join ' ', map { sprintf '%.3f', $_ } @nocache_ratio;
 printf "  100 MiB blob:    module %.0f MB/s, static %.0f MB/s (medians); ratio %.3f (target >= 0.9)\n",
     median(@mod_bps) / 1e6, median(@sta_bps) / 1e6, median(@bps_ratio);
+printf "  100 MiB blob, worker CPU per download: module %.1f ms, static %.1f ms (sums over all runs); ratio %.3f\n",
+    sum(@mod_bcpu) / @mod_bcpu, sum(@sta_bcpu) / @sta_bcpu, sum(@sta_bcpu) / (sum(@mod_bcpu) || 1);
 printf "  per-round manifest ratios: %s\n", join ' ', map { sprintf '%.3f', $_ } @rps_ratio;
 printf "  per-round CPU ratios:      %s\n", join ' ', map { sprintf '%.3f', $_ } @cpu_ratio;
 printf "  per-run blob ratios:       %s\n", join ' ', map { sprintf '%.3f', $_ } @bps_ratio;
