@@ -1,7 +1,8 @@
 # End to end with real Nix: resolve shell/hello against the bundled package
-# set, assemble the closure Nix reports from the real /nix/store, unpack the
-# image with umoci, compare every store path with the store, and run its
-# programs in a chroot of the unpacked rootfs.
+# set, assemble the closure Nix reports from the real /nix/store (with the
+# bundled popularity data), unpack the image with umoci, compare every
+# store path with the store, and run its programs in a chroot of the
+# unpacked rootfs.
 use strict;
 use warnings;
 use FindBin;
@@ -25,12 +26,17 @@ close $fh;
 
 my ($out, $st) = assemble(storage => "$dir/storage",
     closure => "$dir/closure.json", name => 'shell/hello',
+    popularity => "$Nixery::Closure::ROOT/nix/popularity.json",
     log => "$dir/assemble.log");
 is($st, 0, 'assembled from /nix/store') or diag `cat $dir/assemble.log`;
 
 my $m = oci_layout("$dir/storage", $out->{oci}, "$dir/layout", 'latest');
 my $config = read_json(blob_file("$dir/storage", $m->{config}{digest}));
 is_deeply($config->{config}{Cmd}, ['bash'], 'Cmd bash');
+# With the bundled popularity data, glibc (53 references) outranks all but
+# the forced cacert and iana-etc layers.
+like(join("\n", map { $_->{created_by} } @{$config->{history}}[0 .. 2]),
+    qr/glibc-/, 'glibc among the first layers');
 is(system("umoci unpack --image '$dir/layout:latest' '$dir/bundle' "
     . ">'$dir/umoci.log' 2>&1"), 0, 'umoci unpacks') or diag `cat $dir/umoci.log`;
 my $rootfs = "$dir/bundle/rootfs";
