@@ -103,6 +103,7 @@ TEST(ResolveTable, FailuresSayWhy)
     EXPECT_EQ(r["broken"].reason, "throws");
     EXPECT_NE(r["broken"].message.find("marked as broken"), std::string::npos)
         << r["broken"].message;
+    EXPECT_EQ(r["broken"].message.find("--show-trace"), std::string::npos);
     EXPECT_EQ(r["unfree"].reason, "throws");
     EXPECT_NE(r["unfree"].message.find("unfree license"), std::string::npos)
         << r["unfree"].message;
