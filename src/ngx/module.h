@@ -8,6 +8,9 @@
 
 #include "ngx/ngx.h"
 
+#include "ngx/queue.h"
+#include "ngx/worker.h"
+
 #include <type_traits>
 
 extern "C" {
@@ -24,6 +27,14 @@ struct LocConf {
 };
 // nginx allocates it from the configuration pool and never destroys it.
 static_assert(std::is_trivially_destructible_v<LocConf>);
+
+struct MainConf {
+    // nixery_index_cache: the per-worker index cache (worker.h).
+    IndexCacheConf index_cache;
+    // nixery_redis, nixery_wait_timeout...: the build queue (queue.h).
+    QueueConf queue;
+};
+static_assert(std::is_trivially_destructible_v<MainConf>);
 
 inline LocConf* loc_conf(ngx_http_request_t* r) noexcept
 {
