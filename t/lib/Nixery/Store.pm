@@ -54,6 +54,10 @@ sub make_fixture_store {
     my $d = sub { "$prefix$p{$_[0]}" };
 
     spew($d->('glibc') . '/lib/libc.so.6', "libc " x 1000, 0555);
+    # Big enough for several gzip blocks (1 MiB each), partly compressible.
+    spew($d->('glibc') . '/lib/libbig.so',
+        join('', map { Digest::SHA::sha256($_) . "block $_\n" } 1 .. 90000),
+        0444);
     link($d->('glibc') . '/lib/libc.so.6', $d->('glibc') . '/lib/libc-hard.so')
         or croak "link: $!";
     spew($d->('bash') . '/bin/bash', "#!/bin/bash-ish\n$p{glibc}\n", 0555);
@@ -116,6 +120,7 @@ sub assemble {
     push @argv, '--store-prefix', $o{prefix} if defined $o{prefix};
     push @argv, '--threads', $o{threads} if defined $o{threads};
     push @argv, '--budget', $o{budget} if defined $o{budget};
+    push @argv, '--popularity', $o{popularity} if defined $o{popularity};
     my $pid = open(my $out, '-|') // croak "fork: $!";
     if (!$pid) {
         open(STDERR, '>>', $o{log} // '/dev/null');
