@@ -20,10 +20,10 @@ $t->write_file('html/index.html', "<p>welcome</p>\n");
 
 my $example = $t->read_file("$Nixery::Test::ROOT/conf/nixery.conf")
     // BAIL_OUT('conf/nixery.conf missing');
-my $tls = Nixery::Test::free_port();
+$t->port_var('TLSPORT');
 my %swap = (
     'listen 80;' => 'listen 127.0.0.1:%%PORT%%;',
-    'listen 443 ssl;' => "listen 127.0.0.1:$tls ssl;",
+    'listen 443 ssl;' => 'listen 127.0.0.1:%%TLSPORT%% ssl;',
     '/etc/ssl/certs/registry.example.com.pem' => "$dir/conf/tls.crt",
     '/etc/ssl/private/registry.example.com.key' => "$dir/conf/tls.key",
     '/var/log/nginx/' => "$dir/logs/",
@@ -36,6 +36,7 @@ for my $from (keys %swap) {
 }
 $t->write_config($t->http_conf("    include /etc/nginx/mime.types;\n$example"));
 $t->run;
+my $tls = $t->{vars}{TLSPORT};
 $t->wait_port($tls);
 
 my $r = $t->http(GET => '/v2/');
