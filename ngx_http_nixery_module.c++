@@ -257,6 +257,9 @@ try {
         return nixery::serve_manifest_by_digest(r, route.reference);
     case nixery::RouteKind::blob:
         return nixery::serve_blob(r, route.reference);
+    case nixery::RouteKind::tags_list:
+        return nixery::send_json(r, NGX_HTTP_OK,
+                                 nixery::tags_list_json(route.name));
     case nixery::RouteKind::invalid:
         return nixery::send_error(r, route.error, route.detail);
     case nixery::RouteKind::unknown:

@@ -3,6 +3,11 @@
 #include "digest.h"
 #include "image_request.h"
 
+#include <jansson.h>
+
+#include <cstdlib>
+#include <stdexcept>
+
 namespace nixery {
 
 namespace {
@@ -68,12 +73,19 @@ Route parse_route(std::string_view path)
     std::string_view segment = rest.substr(before + 1, last - before - 1);
     std::string_view reference = rest.substr(last + 1);
     bool manifests = segment == "manifests";
-    if (!manifests && segment != "blobs") {
+    bool tags = segment == "tags" && reference == "list";
+    if (!manifests && !tags && segment != "blobs") {
         return {};
     }
 
     if (!valid_name(name)) {
         return invalid_name(name);
+    }
+    if (tags) {
+        Route r;
+        r.kind = RouteKind::tags_list;
+        r.name = name;
+        return r;
     }
 
     Route r;
@@ -98,6 +110,22 @@ Route parse_route(std::string_view path)
     r.kind = RouteKind::manifest_by_tag;
     r.reference = reference;
     return r;
+}
+
+std::string tags_list_json(std::string_view name)
+{
+    json_t* root = json_pack("{s:s%,s:[s]}", "name", name.data(), name.size(),
+                             "tags", "latest");
+    char* text =
+        root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER) : nullptr;
+    json_decref(root);
+    if (text == nullptr) {
+        throw std::runtime_error("tags_list_json: cannot encode");
+    }
+    std::string out(text);
+    std::free(text);
+    out.push_back('\n');
+    return out;
 }
 
 } // namespace nixery

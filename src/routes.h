@@ -22,6 +22,7 @@ enum class RouteKind {
     manifest_by_tag,    // /v2/<name>/manifests/<tag>
     manifest_by_digest, // /v2/<name>/manifests/sha256:<hex>
     blob,               // /v2/<name>/blobs/sha256:<hex>
+    tags_list,          // /v2/<name>/tags/list
     unknown,            // anything else: 404
     invalid,            // a route with a bad name, tag or digest: `error`
 };
@@ -46,5 +47,11 @@ inline constexpr std::string_view api_prefix = "/v2/";
 // repository "a/blobs/b". Names must satisfy valid_name(), tags valid_tag()
 // and digests parse_digest(); nothing is decoded or normalised here.
 Route parse_route(std::string_view path);
+
+// The body of /v2/<name>/tags/list. Images are built on demand for any
+// valid tag, so there is no finite list to give: it names `latest`, the tag
+// clients use by default, so that clients which list tags before pulling
+// (`skopeo inspect`) work. `name` must be valid_name().
+std::string tags_list_json(std::string_view name);
 
 } // namespace nixery

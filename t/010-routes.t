@@ -179,9 +179,19 @@ failed($t->http(GET => '/v2/hello/blobs/sha512:' . ('a' x 128)), 400,
     'DIGEST_INVALID', 'unsupported algorithm');
 failed($t->http(GET => '/v2/hello/manifests/sha256:xyz'), 400,
     'DIGEST_INVALID', 'bad manifest digest');
-for my $path ('/v2/_catalog', '/v2/hello/tags/list', '/v2/hello',
+for my $path ('/v2/_catalog', '/v2/hello/tags/lists', '/v2/hello',
     '/v2/hello/blobs/uploads/') {
     failed($t->http(GET => $path), 404, 'UNSUPPORTED', "unknown route $path");
+}
+# tags/list names `latest`: any valid tag builds an image on demand.
+{
+    my $res = $t->http(GET => '/v2/shell/hello/tags/list');
+    is($res->{status}, 200, 'tags/list is 200');
+    like($res->{headers}{'content-type'}, qr{^application/json}, 'tags/list: json');
+    is_deeply($t->json($res), { name => 'shell/hello', tags => ['latest'] },
+        'tags/list: the name and latest');
+    failed($t->http(GET => '/v2/Shell/tags/list'), 400, 'NAME_INVALID',
+        'tags/list: invalid name');
 }
 for my $method (qw(PUT POST PATCH DELETE OPTIONS)) {
     my $res = $t->http($method => '/v2/hello/manifests/latest',

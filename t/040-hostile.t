@@ -31,7 +31,7 @@ $t->write_config($t->http_conf(<<'CONF', workers => 2));
     }
 CONF
 $t->run;
-my @workers = $t->worker_pids;
+my @workers = $t->wait_workers(2);
 is(scalar @workers, 2, 'two workers');
 
 my $hex = $img->{layers}[0]{hex};

@@ -109,9 +109,8 @@ SKIP: {
     is(readlink("$dir/bundle/rootfs/etc/issue"), 'motd', 'symlink from layer 2');
 }
 
-# inspect
-# --no-tags: the registry has no tags/list (any tag names an image).
-($rc, $out) = run_cmd(@skopeo, 'inspect', '--no-tags', '--tls-verify=false', "docker://$ref");
+# inspect (which lists tags first: tags/list names `latest`)
+($rc, $out) = run_cmd(@skopeo, 'inspect', '--tls-verify=false', "docker://$ref");
 is($rc, 0, 'skopeo inspect succeeds') or diag($out);
 diag("skopeo inspect printed:\n$out") if $ENV{NIXERY_SHOW_CLIENTS};
 my $info = eval { decode_json($out) } // {};
@@ -119,6 +118,7 @@ is($info->{Digest}, $img->{docker}{digest}, 'inspect: digest of the Docker manif
 is($info->{Architecture}, 'amd64', 'inspect: architecture');
 is($info->{Os}, 'linux', 'inspect: os');
 is_deeply($info->{Layers}, [ map { $_->{digest} } @{ $img->{layers} } ], 'inspect: layers');
+is_deeply($info->{RepoTags}, ['latest'], 'inspect: tags from tags/list');
 
 ($rc, $out) = run_cmd(@skopeo, 'inspect', '--raw', '--tls-verify=false', "docker://$ref");
 is($out, $img->{docker}{bytes}, 'inspect --raw: the stored Docker manifest');

@@ -19,7 +19,7 @@ $t->write_config($t->registry_conf(http => $q->http_conf(wait => '60s'),
     workers => 2));
 $t->run;
 ok($q->wait_helper('one') && $q->wait_helper('two'), 'two helpers up');
-my @w = $t->worker_pids;
+my @w = $t->wait_workers(2);
 is(scalar @w, 2, 'two nginx workers');
 
 my @images = map { "multi$_" } 1 .. 4;

@@ -50,11 +50,23 @@ TEST(Routes, ByDigest)
     EXPECT_EQ(r.reference, hex);
 }
 
+TEST(Routes, TagsList)
+{
+    Route r = parse_route("/v2/shell/git/tags/list");
+    EXPECT_EQ(r.kind, RouteKind::tags_list);
+    EXPECT_EQ(r.name, "shell/git");
+    EXPECT_EQ(parse_route("/v2/Shell/tags/list").kind, RouteKind::invalid);
+    EXPECT_EQ(parse_route("/v2/Shell/tags/list").error,
+              ErrorCode::name_invalid);
+    EXPECT_EQ(tags_list_json("shell/git"),
+              "{\"name\":\"shell/git\",\"tags\":[\"latest\"]}\n");
+}
+
 TEST(Routes, Unknown)
 {
     for (std::string_view p :
-         {"/v2/_catalog", "/v2/hello/tags/list", "/v2/hello",
-          "/v2/manifests/latest", "/v2/hello/manifests/latest/",
+         {"/v2/_catalog", "/v2/hello/tags/lists", "/v2/hello/tags/x",
+          "/v2/hello", "/v2/manifests/latest", "/v2/hello/manifests/latest/",
           "/v2/hello/blobs/uploads/", "/v2/hello/referrers/x",
           "/v3/hello/manifests/latest", "/v2/hello/Manifests/latest",
           // A digest cannot hold a '/', so this is not a blob route at all.

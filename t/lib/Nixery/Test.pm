@@ -287,6 +287,20 @@ sub worker_pids {
     return sort { $a <=> $b } @pids;
 }
 
+# The worker pids once there are $n of them: the master accepts
+# connections before it has forked every worker, so counting right after
+# run() can see fewer. Waits up to $timeout seconds (default 10).
+sub wait_workers {
+    my ($self, $n, $timeout) = @_;
+    my $deadline = time + ($timeout // 10);
+    my @pids = $self->worker_pids;
+    while (@pids < $n && time < $deadline) {
+        sleep 0.05;
+        @pids = $self->worker_pids;
+    }
+    return @pids;
+}
+
 # One HTTP/1.1 request over a fresh connection; returns a hash with status,
 # headers (lowercased names; arrays for repeats in headers_all) and body.
 # $opt{raw}, when given, is sent as is (for hostile requests).
