@@ -20,13 +20,31 @@ DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	libisal-dev isal libgtest-dev libgmock-dev libbenchmark-dev \
 	redis-server redis-tools libhiredis-dev nix-bin patchelf skopeo umoci \
 	podman runc containerd busybox-static wrk clang-format clang-tidy \
-	cmake g++ make perl libjson-pp-perl curl python3 pigz
+	cmake g++ make perl libjson-pp-perl curl python3 pigz \
+	$(BUNDLED_DEBIAN_PACKAGES)
+
+# The bundled package set (nix/pkgs, docs/package-set.md) copies these
+# Debian packages (and the libraries they pull in) into the Nix store.
+BUNDLED_DEBIAN_PACKAGES := hello bash coreutils moreutils nano git htop \
+	jq python3 python3-requests libjson-perl busybox-static \
+	ca-certificates netbase ncurses-base
+BUNDLED_PKGS := hello bash bashInteractive coreutils moreutils nano git htop \
+	curl jq python3 python3Packages.requests perl perlPackages.JSON busybox \
+	cacert iana-etc
+
+# Nix offline, single-user, as root (environment.md).
+define NIX_OFFLINE_CONFIG
+sandbox = false
+build-users-group =
+substituters =
+endef
+export NIX_CONFIG ?= $(NIX_OFFLINE_CONFIG)
 
 FORMAT_SOURCES = $(shell git ls-files -co --exclude-standard \
 	'*.c++' '*.h' | grep -v '^build/')
 
 .PHONY: all deps core module test unit integration format format-check \
-	run bench clean
+	run bench clean pkgs popularity
 
 all: module
 
@@ -67,7 +85,7 @@ format-check:
 unit: all
 	cd $(BUILD)/cmake && ctest --output-on-failure -j $(JOBS)
 
-integration: all
+integration: all pkgs
 	NIXERY_BUILD=$(BUILD) prove -r -j $(JOBS) t/
 
 test: deps
@@ -75,6 +93,19 @@ test: deps
 	$(MAKE) format-check
 	$(MAKE) unit
 	$(MAKE) integration
+
+# Build the bundled package set; the out-links in $(BUILD)/pkgs are its GC
+# roots. Fast when already built (Nix only checks the store).
+pkgs:
+	mkdir -p $(BUILD)/pkgs
+	nix-build nix/pkgs \
+		$(addprefix -A ,$(BUNDLED_PKGS)) -o $(BUILD)/pkgs/result \
+		> $(BUILD)/pkgs/build.log 2>&1 || { tail -30 $(BUILD)/pkgs/build.log; exit 1; }
+
+# Recompute the popularity of the bundled set (shipped in the repository).
+popularity: all pkgs
+	$(BUILD)/cmake/helper/nixery-popcount --pkgs-path nix/pkgs \
+		--nix-dir nix --out nix/popularity.json
 
 bench: all
 	@for b in bench/*.sh; do [ -x "$$b" ] && NIXERY_BUILD=$(BUILD) "$$b"; done

@@ -1,23 +1,26 @@
 // ngx_http_nixery_module: the nginx side of the registry.
 //
-// Owns /v2/ in the locations where `nixery;` is set. Directive table,
-// configuration create/merge and the content handler live here; the request
-// logic is in src/ngx/ (nginx glue) and src/ (the plain C++ core).
+// Owns the registry API (/v2/) in the locations where `nixery;` is set.
+// Directive table, configuration create/merge and the content handler live
+// here; the handler only routes. Serving from storage is in src/ngx/serve.h,
+// error responses in src/ngx/response.h, the index-miss hook (the build
+// queue) in src/ngx/index_miss.h, and the plain C++ core in src/.
 #include "ngx/ngx.h"
 
-#include "errors.h"
+#include "ngx/index_miss.h"
+#include "ngx/module.h"
+#include "ngx/response.h"
+#include "ngx/serve.h"
 
-#include <new>
+#include "errors.h"
+#include "image_request.h"
+#include "routes.h"
+
 #include <string>
-#include <type_traits>
 
 namespace {
 
-struct LocConf {
-    ngx_flag_t enable;
-    ngx_str_t storage;
-};
-static_assert(std::is_trivially_destructible_v<LocConf>);
+using nixery::LocConf;
 
 void* create_loc_conf(ngx_conf_t* cf) noexcept;
 char* merge_loc_conf(ngx_conf_t* cf, void* parent, void* child) noexcept;
@@ -76,12 +79,28 @@ void* create_loc_conf(ngx_conf_t* cf) noexcept
     return conf;
 }
 
-char* merge_loc_conf(ngx_conf_t*, void* parent, void* child) noexcept
+char* merge_loc_conf(ngx_conf_t* cf, void* parent, void* child) noexcept
 {
     auto* prev = static_cast<LocConf*>(parent);
     auto* conf = static_cast<LocConf*>(child);
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_str_value(conf->storage, prev->storage, "");
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+    if (conf->storage.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"nixery\" needs \"nixery_storage\"");
+        return static_cast<char*>(NGX_CONF_ERROR);
+    }
+    // A relative path is relative to nginx's prefix, as for other paths.
+    if (ngx_conf_full_name(cf->cycle, &conf->storage, 0) != NGX_OK) {
+        return static_cast<char*>(NGX_CONF_ERROR);
+    }
+    while (conf->storage.len > 1 &&
+           conf->storage.data[conf->storage.len - 1] == '/') {
+        --conf->storage.len;
+    }
     return NGX_CONF_OK;
 }
 
@@ -98,26 +117,42 @@ char* set_nixery(ngx_conf_t* cf, ngx_command_t*, void* conf) noexcept
     return NGX_CONF_OK;
 }
 
-ngx_int_t send_body(ngx_http_request_t* r, ngx_uint_t status,
-                    const std::string& body) noexcept
+// The path routes are matched on: the request target as the client sent it,
+// without the query string. The registry grammar has no percent-encoded
+// bytes, so matching before nginx decodes and normalises the URI turns
+// "%2e%2e", "//" and "/../" into clear 400s instead of paths nginx rewrote
+// (and does not depend on merge_slashes). After an internal redirect only
+// the decoded URI is left; routes validate it just as strictly.
+std::string_view request_path(ngx_http_request_t* r) noexcept
 {
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = static_cast<off_t>(body.size());
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    ngx_int_t rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
+    if (r->valid_unparsed_uri) {
+        std::string_view raw(reinterpret_cast<char*>(r->unparsed_uri.data),
+                             r->unparsed_uri.len);
+        return raw.substr(0, raw.find('?'));
     }
-    ngx_buf_t* b = ngx_create_temp_buf(r->pool, body.size());
-    if (b == nullptr) {
-        return NGX_ERROR;
+    return {reinterpret_cast<char*>(r->uri.data), r->uri.len};
+}
+
+ngx_int_t serve_tag(ngx_http_request_t* r, const nixery::Route& route)
+{
+    nixery::ParseResult parsed =
+        nixery::parse_image_request(route.name, route.reference);
+    switch (parsed.error) {
+    case nixery::NameError::none:
+        break;
+    case nixery::NameError::name_invalid:
+        return nixery::send_error(r, nixery::ErrorCode::name_invalid,
+                                  parsed.message);
+    case nixery::NameError::tag_invalid:
+        return nixery::send_error(r, nixery::ErrorCode::tag_invalid,
+                                  parsed.message);
     }
-    b->last = ngx_cpymem(b->last, body.data(), body.size());
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-    ngx_chain_t out = {b, nullptr};
-    return ngx_http_output_filter(r, &out);
+    std::string key = nixery::canonical_key(parsed.request);
+    ngx_int_t rc = nixery::serve_from_index(r, key);
+    if (rc == NGX_DECLINED) {
+        return nixery::index_miss(r, parsed.request, key);
+    }
+    return rc;
 }
 
 ngx_int_t handler(ngx_http_request_t* r) noexcept
@@ -126,13 +161,28 @@ try {
     if (rc != NGX_OK) {
         return rc;
     }
-    ngx_str_t v2 = ngx_string("/v2/");
-    if (r->uri.len == v2.len &&
-        ngx_strncmp(r->uri.data, v2.data, v2.len) == 0) {
-        return send_body(r, NGX_HTTP_OK, "{}\n");
+    if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
+        return nixery::send_error(r, nixery::ErrorCode::unsupported,
+                                  "this registry is read-only: only GET and "
+                                  "HEAD are served");
     }
-    return send_body(r, NGX_HTTP_NOT_FOUND,
-                     nixery::error_json(nixery::ErrorCode::name_unknown));
+    nixery::Route route = nixery::parse_route(request_path(r));
+    switch (route.kind) {
+    case nixery::RouteKind::base:
+        return nixery::send_json(r, NGX_HTTP_OK, "{}\n");
+    case nixery::RouteKind::manifest_by_tag:
+        return serve_tag(r, route);
+    case nixery::RouteKind::manifest_by_digest:
+        return nixery::serve_manifest_by_digest(r, route.reference);
+    case nixery::RouteKind::blob:
+        return nixery::serve_blob(r, route.reference);
+    case nixery::RouteKind::invalid:
+        return nixery::send_error(r, route.error, route.detail);
+    case nixery::RouteKind::unknown:
+        break;
+    }
+    return nixery::send_error(r, nixery::ErrorCode::unsupported,
+                              "no such registry route", NGX_HTTP_NOT_FOUND);
 } catch (...) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }

@@ -2,36 +2,46 @@
 //
 // Runs the expressions in nix/ (names passed only as JSON data through
 // --argstr, never as code, never through a shell), realises the found
-// outputs, and takes the closure graph from Nix's store queries. See
-// docs/nix.md.
+// outputs under GC roots, and takes the closure graph from Nix's store
+// queries. See docs/nix.md.
 #pragma once
 
 #include "closure.h"
 #include "image_request.h"
+#include "nix_gc_roots.h"
+#include "package_source.h"
 
 #include <chrono>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace nixery {
-
-// Where packages come from (nixery-behaviour.md §3), with Nixery's
-// environment variables NIXERY_CHANNEL > NIXERY_PKGS_REPO > NIXERY_PKGS_PATH.
-struct PackageSource {
-    enum class Type { channel, git, path };
-    Type type = Type::path;
-    std::string value; // channel ref, repository URL, or local path
-
-    // True when the image for `tag` is pinned (40-hex commit), so its
-    // manifest may be cached forever.
-    bool pinned(const std::string& tag) const;
-};
 
 struct NixOptions {
     std::string nix_dir;               // the project's nix/ expressions
     std::chrono::seconds timeout{600}; // whole Nix call; group killed after
     std::string gc_roots_dir;          // where to hold GC roots while packing
 };
+
+// What nix/resolve.nix says about one requested name.
+struct PackageResolution {
+    enum class Status { found, not_found, failed };
+    std::string name; // as requested
+    Status status = Status::not_found;
+    std::string attr_path;   // e.g. "perlPackages.JSON"
+    std::string output_path; // found: the store path of the output
+    std::string drv_path;    // found: its derivation
+    std::string output_name; // found: "out", "dev", ...
+    // failed: "throws", "not_derivation", "wrong_system", "ambiguous"
+    std::string reason;
+    std::string message;                 // failed: why, Nix's words if any
+    std::vector<std::string> candidates; // ambiguous: the matches
+};
+
+// Parses resolve.nix's JSON. Throws std::runtime_error when malformed.
+std::vector<PackageResolution> parse_resolution(std::string_view json);
 
 struct ResolveResult {
     enum class Status { ok, not_found, eval_failed, build_failed, timeout };
@@ -40,10 +50,27 @@ struct ResolveResult {
     std::string package;                       // the culprit, if known
     std::string message;                       // Nix's message, trimmed
     Closure closure;                           // for ok
+    // For ok: roots on the closure, released when the last copy of the
+    // result goes (keep it until the image is packed).
+    std::shared_ptr<const GcRoots> gc_roots;
+    // Every name's resolution, when evaluation got that far.
+    std::vector<PackageResolution> packages;
 };
+
+// Evaluates only (no build): each name's resolution. Used by
+// resolve_image() and by nixery-resolve. On a timeout or when the package
+// set itself cannot be loaded, `error` is set (status and message) and the
+// list is empty.
+std::vector<PackageResolution>
+resolve_packages(const PackageSource& source, std::string_view tag,
+                 std::string_view system, const std::vector<std::string>& names,
+                 const NixOptions& options, ResolveResult* error);
 
 ResolveResult resolve_image(const PackageSource& source,
                             const ImageRequest& request,
                             const NixOptions& options);
+
+// "not found", "evaluation failed", ... for logs and error details.
+std::string_view status_name(ResolveResult::Status status) noexcept;
 
 } // namespace nixery

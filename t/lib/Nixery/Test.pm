@@ -17,6 +17,7 @@ use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
+use JSON::PP ();
 use POSIX qw(:sys_wait_h);
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -84,6 +85,30 @@ $http
 CONF
 }
 
+# A whole nginx.conf with one server on port() whose `location /v2/` is the
+# registry on storage(). Options: server (extra server directives), location
+# (extra directives in /v2/), http (extra http directives), and anything
+# http_conf() takes.
+sub registry_conf {
+    my ($self, %opt) = @_;
+    my $server = $opt{server} // '';
+    my $location = $opt{location} // '';
+    my $http = $opt{http} // '';
+    return $self->http_conf(<<"CONF", %opt);
+$http
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name localhost;
+$server
+        location /v2/ {
+            nixery;
+            nixery_storage %%STORAGE%%;
+$location
+        }
+    }
+CONF
+}
+
 sub expand {
     my ($self, $text) = @_;
     my %v = (PORT => $self->port, PREFIX => $self->{dir},
@@ -135,6 +160,7 @@ sub run {
         exit 127;
     }
     $self->{pids}{nginx} = $pid;
+    $self->{nginx_ran} = 1;
     $self->wait_port($self->port)
         or croak "nginx did not start: " .
             ($self->read_file('logs/stderr.log') // '') .
@@ -223,13 +249,27 @@ sub http {
     return parse_response($resp);
 }
 
+# A request through curl (for TLS, HTTP/2 and the like): curl's arguments
+# after the URL's scheme and host, e.g. $t->curl('https', $port, '/v2/',
+# '-k'). Returns what http() returns.
+sub curl {
+    my ($self, $scheme, $port, $uri, @args) = @_;
+    open my $fh, '-|', 'curl', '-s', '-i', '--max-time', '30', @args,
+        "$scheme://127.0.0.1:$port$uri" or croak "curl: $!";
+    binmode $fh;
+    local $/;
+    my $resp = <$fh> // '';
+    close $fh;
+    return parse_response($resp);
+}
+
 sub parse_response {
     my ($resp) = @_;
     my ($head, $body) = split /\r\n\r\n/, $resp, 2;
     $head //= '';
     my @lines = split /\r\n/, $head;
     my $status_line = shift @lines // '';
-    my ($status) = $status_line =~ m{^HTTP/\d\.\d (\d{3})};
+    my ($status) = $status_line =~ m{^HTTP/[\d.]+ (\d{3})};
     my (%h, %all);
     for (@lines) {
         my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
@@ -238,6 +278,22 @@ sub parse_response {
     }
     return { status => $status // 0, headers => \%h, headers_all => \%all,
         body => $body // '', raw => $resp };
+}
+
+# The decoded JSON body of a response, or undef when it is not JSON.
+sub json {
+    my ($self, $r) = @_;
+    my $doc = eval { JSON::PP->new->utf8->decode($r->{body}) };
+    return $doc;
+}
+
+# The registry error code of a response ({"errors":[{"code":...}]}), or ''.
+sub error_code {
+    my ($self, $r) = @_;
+    my $doc = $self->json($r);
+    return '' unless ref $doc eq 'HASH' && ref $doc->{errors} eq 'ARRAY'
+        && ref $doc->{errors}[0] eq 'HASH';
+    return $doc->{errors}[0]{code} // '';
 }
 
 # Lines of error.log matching a pattern.
@@ -250,10 +306,9 @@ sub error_log_lines {
 # Final checks; call once at the end of every .t file (before done_testing).
 sub done {
     my ($self) = @_;
-    my $master = $self->{pids}{nginx};
     $self->stop($_) for grep { $_ ne 'nginx' } keys %{ $self->{pids} };
-    if ($master) {
-        $self->stop('nginx', 'QUIT');
+    $self->stop_nginx;
+    if ($self->{nginx_ran}) {
         my @bad = $self->error_log_lines(qr/\[(alert|crit|emerg)\]/);
         is(scalar @bad, 0, 'no alert, crit or emerg in error.log')
             or diag(join "\n", @bad);
@@ -263,9 +318,17 @@ sub done {
     }
 }
 
+# Stop nginx gracefully (so logs are complete) before done(); done() still
+# checks error.log afterwards.
+sub stop_nginx {
+    my ($self) = @_;
+    return unless $self->{pids}{nginx};
+    $self->stop('nginx', 'QUIT');
+}
+
 sub DESTROY {
     my ($self) = @_;
-    for my $pid (values %{ $self->{pids} // {} }) {
+    for my $pid (grep { $_ && $_ > 0 } values %{ $self->{pids} // {} }) {
         kill 'KILL', $pid;
         waitpid($pid, 0);
     }

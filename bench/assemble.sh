@@ -1,0 +1,71 @@
+#!/bin/bash
+# Assembly throughput: nixery-assemble on a ~500 MB closure made from host
+# files, against `tar | gzip -6` (what Nixery's Go gzip costs, roughly) and
+# `tar | igzip -1` (the same encoder, one stream) of the same tree, in the
+# same run; printed as ratios, with the helper's peak RSS. Then the peak
+# RSS while the helper writes one 1 GB layer (target: < 64 MB).
+#
+# Targets (docs/images.md): faster than tar | igzip -1 on a 2-core machine
+# (independent layers compress in parallel), >= 5x faster than gzip -6.
+# BENCH_MB (default 500) sets the closure size; BENCH_KEEP=1 keeps the dir.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=${NIXERY_BUILD:-$here/../build}
+assemble=$build/cmake/helper/nixery-assemble
+mb=${BENCH_MB:-500}
+dir=$(mktemp -d "${TMPDIR:-/tmp}/nixery-bench-XXXXXX")
+[ -n "${BENCH_KEEP:-}" ] || trap 'rm -rf "$dir"' EXIT
+
+echo "== assembly benchmark ($(nproc) cores, closure ~${mb} MB, in $dir)"
+python3 "$here/make_store.py" "$dir/prefix" "$dir/closure.json" "$mb"
+bytes=$(du -sb --apparent-size "$dir/prefix/nix/store" | cut -f1)
+paths=$(ls "$dir/prefix/nix/store" | wc -l)
+# Warm the page cache so every contender reads from memory.
+tar -C "$dir/prefix" -cf - nix/store > /dev/null
+
+# seconds and peak RSS (KiB) of a command
+measure() {
+    /usr/bin/time -f '%e %M' -o "$dir/time" "$@" > /dev/null
+    cat "$dir/time"
+}
+
+read -r t_gzip _ < <(measure bash -c \
+    "tar -C '$dir/prefix' -cf - nix/store | gzip -6 > '$dir/base.gz'")
+read -r t_igzip _ < <(measure bash -c \
+    "tar -C '$dir/prefix' -cf - nix/store | igzip -1 -c > '$dir/base.igz'")
+best=
+for run in 1 2; do
+    rm -rf "$dir/storage"
+    read -r t rss < <(measure "$assemble" --storage "$dir/storage" \
+        --closure "$dir/closure.json" --name bench --store-prefix "$dir/prefix")
+    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then
+        best=$t
+        best_rss=$rss
+    fi
+done
+layers=$(find "$dir/storage/layers" -type f | wc -l)
+out_bytes=$(du -sb --apparent-size "$dir/storage/blobs" | cut -f1)
+
+awk -v b="$bytes" -v g="$t_gzip" -v i="$t_igzip" -v h="$best" \
+    -v rss="$best_rss" -v p="$paths" -v l="$layers" \
+    -v gz="$(stat -c %s "$dir/base.gz")" -v igz="$(stat -c %s "$dir/base.igz")" \
+    -v out="$out_bytes" 'BEGIN {
+    mb = b / 1e6
+    printf "input: %.0f MB in %d store paths -> %d store-path layers\n", mb, p, l
+    printf "tar | gzip -6     %6.2f s  %7.1f MB/s  output %.0f MB\n", g, mb / g, gz / 1e6
+    printf "tar | igzip -1    %6.2f s  %7.1f MB/s  output %.0f MB\n", i, mb / i, igz / 1e6
+    printf "nixery-assemble   %6.2f s  %7.1f MB/s  output %.0f MB  peak RSS %.1f MB\n", h, mb / h, out / 1e6, rss / 1024
+    printf "ratio vs tar|igzip -1: %.2fx (target > 1)\n", i / h
+    printf "ratio vs tar|gzip -6:  %.2fx (target >= 5)\n", g / h
+}'
+
+# Memory while writing one 1 GB layer (20 hard links to a 50 MB file).
+rm -rf "$dir/prefix" "$dir/storage" "$dir"/base.*
+python3 "$here/make_store.py" "$dir/prefix" "$dir/closure.json" 0 --one-big 20
+read -r t rss < <(measure "$assemble" --storage "$dir/storage" \
+    --closure "$dir/closure.json" --name bench --store-prefix "$dir/prefix")
+layer=$(find "$dir/storage/blobs" -type f -size +1M | head -1)
+awk -v t="$t" -v rss="$rss" -v s="$(stat -c %s "$layer")" 'BEGIN {
+    printf "one 1 GB layer:   %6.2f s  %7.1f MB/s  gzip %.0f MB  peak RSS %.1f MB (target < 64)\n", t, 1048.6 / t, s / 1e6, rss / 1024
+}'

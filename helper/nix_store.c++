@@ -1,0 +1,152 @@
+#include "nix_store.h"
+
+#include <jansson.h>
+
+#include <algorithm>
+#include <memory>
+#include <stdexcept>
+
+namespace nixery {
+
+namespace {
+
+struct JsonDeleter {
+    void operator()(json_t* j) const { json_decref(j); }
+};
+using Json = std::unique_ptr<json_t, JsonDeleter>;
+
+std::string strip_ansi(std::string_view s)
+{
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\x1b' && i + 1 < s.size() && s[i + 1] == '[') {
+            i += 2;
+            while (i < s.size() && !(s[i] >= '@' && s[i] <= '~')) {
+                ++i;
+            }
+            continue;
+        }
+        out.push_back(s[i]);
+    }
+    return out;
+}
+
+std::string_view trim(std::string_view s)
+{
+    const char* ws = " \t\r\n";
+    std::size_t b = s.find_first_not_of(ws);
+    if (b == std::string_view::npos) {
+        return {};
+    }
+    std::size_t e = s.find_last_not_of(ws);
+    return s.substr(b, e - b + 1);
+}
+
+} // namespace
+
+std::vector<std::string> realise_argv(const std::vector<std::string>& drvs,
+                                      const GcRoots& roots)
+{
+    std::vector<std::string> argv{"nix-store", "--realise"};
+    argv.insert(argv.end(), drvs.begin(), drvs.end());
+    argv.push_back("--add-root");
+    argv.push_back(roots.root_link());
+    return argv;
+}
+
+std::vector<std::string> path_info_argv(const std::vector<std::string>& paths)
+{
+    std::vector<std::string> argv{
+        "nix",         "--extra-experimental-features",
+        "nix-command", "path-info",
+        "--json",      "--recursive"};
+    argv.insert(argv.end(), paths.begin(), paths.end());
+    return argv;
+}
+
+std::vector<StorePath> parse_path_info(std::string_view text)
+{
+    json_error_t err;
+    Json root(json_loadb(text.data(), text.size(), 0, &err));
+    if (!root || !json_is_array(root.get())) {
+        throw std::runtime_error(std::string("nix path-info: bad JSON: ") +
+                                 (root ? "not an array" : err.text));
+    }
+    std::vector<StorePath> paths;
+    std::size_t i;
+    json_t* item;
+    json_array_foreach(root.get(), i, item)
+    {
+        const char* path = json_string_value(json_object_get(item, "path"));
+        json_t* valid = json_object_get(item, "valid");
+        if (path == nullptr) {
+            throw std::runtime_error("nix path-info: entry without path");
+        }
+        if (valid != nullptr && json_is_false(valid)) {
+            throw std::runtime_error(std::string("nix path-info: ") + path +
+                                     " is not valid");
+        }
+        json_t* size = json_object_get(item, "narSize");
+        json_t* refs = json_object_get(item, "references");
+        if (!json_is_integer(size) || json_integer_value(size) < 0 ||
+            !json_is_array(refs)) {
+            throw std::runtime_error(std::string("nix path-info: ") + path +
+                                     " without narSize/references");
+        }
+        StorePath sp;
+        sp.path = path;
+        sp.nar_size = static_cast<std::uint64_t>(json_integer_value(size));
+        std::size_t j;
+        json_t* ref;
+        json_array_foreach(refs, j, ref)
+        {
+            const char* r = json_string_value(ref);
+            if (r == nullptr) {
+                throw std::runtime_error("nix path-info: bad reference");
+            }
+            sp.references.emplace_back(r);
+        }
+        std::sort(sp.references.begin(), sp.references.end());
+        paths.push_back(std::move(sp));
+    }
+    std::sort(
+        paths.begin(), paths.end(),
+        [](const StorePath& a, const StorePath& b) { return a.path < b.path; });
+    paths.erase(std::unique(paths.begin(), paths.end(),
+                            [](const StorePath& a, const StorePath& b) {
+                                return a.path == b.path;
+                            }),
+                paths.end());
+    return paths;
+}
+
+std::string nix_error_message(std::string_view stderr_text, std::size_t max)
+{
+    std::string text = strip_ansi(stderr_text);
+    std::string_view view(text);
+    std::size_t at = std::string_view::npos;
+    if (view.starts_with("error:")) {
+        at = 0;
+    } else {
+        std::size_t nl = view.find("\nerror:");
+        if (nl != std::string_view::npos) {
+            at = nl + 1;
+        }
+    }
+    if (at == std::string_view::npos) {
+        // No error line: the last few lines say most.
+        std::size_t cut = view.size() > max ? view.size() - max : 0;
+        view = view.substr(cut);
+    } else {
+        view = view.substr(at);
+    }
+    view = trim(view);
+    std::string msg(view.substr(0, max));
+    if (view.size() > max) {
+        msg += "...";
+    }
+    return msg;
+}
+
+} // namespace nixery

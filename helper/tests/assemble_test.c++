@@ -1,0 +1,115 @@
+#include "assemble.h"
+
+#include "layer_cache.h"
+#include "layering.h"
+#include "temp_tree.h"
+
+#include <gtest/gtest.h>
+
+namespace nixery {
+namespace {
+
+class Assemble : public ::testing::Test {
+  protected:
+    void SetUp() override
+    {
+        std::string s = dir / "prefix/nix/store/";
+        test::write_file(s + "a-lib-1/lib/liba.so", std::string(5000, 'a'));
+        test::write_file(s + "b-app-1/bin/app", "app", 0555);
+        test::write_file(s + "c-bash-interactive-5/bin/bash", "bash", 0555);
+        closure.paths = {{"/nix/store/a-lib-1", 5000, {}},
+                         {"/nix/store/b-app-1", 3, {"/nix/store/a-lib-1"}},
+                         {"/nix/store/c-bash-interactive-5", 4, {}}};
+        closure.roots = {"/nix/store/b-app-1",
+                         "/nix/store/c-bash-interactive-5"};
+        request = parse_image_request("app", "latest").request;
+        options.storage_root = dir / "storage";
+        options.store_prefix = dir / "prefix";
+    }
+
+    std::string storage(const std::string& rel) const
+    {
+        return options.storage_root + "/" + rel;
+    }
+
+    test::TempDir dir;
+    Closure closure;
+    ImageRequest request;
+    AssembleOptions options;
+};
+
+TEST_F(Assemble, PublishesManifestsAndIndexEntry)
+{
+    options.expires = 1234;
+    IndexEntry e = assemble_image(request, closure, options);
+    EXPECT_EQ(e.expires, 1234);
+    auto parsed = parse_index_entry(
+        test::read_file(storage(index_path(canonical_key(request)))));
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ(*parsed, e);
+    for (ManifestKind k : all_manifest_kinds) {
+        std::string m = test::read_file(storage(manifest_path(k, e.hex(k))));
+        EXPECT_EQ(m.size(), e.size(k));
+        EXPECT_NE(m.find(manifest_media_type(k)), std::string::npos);
+    }
+    EXPECT_NE(e.docker_hex, e.oci_hex);
+}
+
+TEST_F(Assemble, ThreadCountDoesNotChangeTheImage)
+{
+    options.threads = 1;
+    IndexEntry one = assemble_image(request, closure, options);
+    options.threads = 8;
+    options.storage_root = dir / "storage-8";
+    EXPECT_EQ(assemble_image(request, closure, options), one);
+}
+
+TEST_F(Assemble, BashFromAttributesAddsCmd)
+{
+    IndexEntry plain = assemble_image(request, closure, options);
+    closure.attributes = {"bashInteractive"};
+    IndexEntry bash = assemble_image(request, closure, options);
+    EXPECT_NE(plain.docker_hex, bash.docker_hex);
+    std::string m = test::read_file(
+        storage(manifest_path(ManifestKind::docker, bash.docker_hex)));
+    auto at = m.find("\"digest\":\"sha256:") + 17;
+    std::string config = test::read_file(storage(blob_path(m.substr(at, 64))));
+    EXPECT_NE(config.find("\"Cmd\":[\"bash\"]"), std::string::npos);
+}
+
+TEST_F(Assemble, RecordsLayersInTheCache)
+{
+    assemble_image(request, closure, options);
+    auto layers = group_layers(closure, nullptr, options.layer_budget);
+    ASSERT_FALSE(layers.empty());
+    for (const Layer& l : layers) {
+        auto cached =
+            load_cached_layer(options.storage_root, layer_id(l.paths));
+        ASSERT_TRUE(cached.has_value());
+        EXPECT_GT(cached->size, 0u);
+    }
+}
+
+TEST_F(Assemble, FailureLeavesNoIndexEntry)
+{
+    closure.paths.push_back({"/nix/store/d-missing-1", 1, {}});
+    closure.roots.push_back("/nix/store/d-missing-1");
+    EXPECT_THROW(assemble_image(request, closure, options), std::exception);
+    EXPECT_NE(::access(storage("index").c_str(), F_OK), 0);
+    EXPECT_NE(::access(storage("manifests").c_str(), F_OK), 0);
+}
+
+TEST_F(Assemble, RefusesPathsOutsideTheStore)
+{
+    for (std::string bad : {"/etc/passwd", "/nix/store/../../etc",
+                            "/nix/store/", "/nix/store/a/../../x"}) {
+        Closure c = closure;
+        c.paths.push_back({bad, 1, {}});
+        EXPECT_THROW(assemble_image(request, c, options), std::runtime_error)
+            << bad;
+    }
+    EXPECT_NE(::access(storage("blobs").c_str(), F_OK), 0);
+}
+
+} // namespace
+} // namespace nixery

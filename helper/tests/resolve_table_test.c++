@@ -1,0 +1,281 @@
+// Resolution against a small package set with real Nix (the fixture in
+// fixtures/pkgs): the matching rules, the injection attempts, and each
+// kind of failure. Needs nix-instantiate/nix-store on PATH and NIX_CONFIG
+// set for offline use (the Makefile exports it).
+#include "resolve.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+using namespace nixery;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path here = fs::path(__FILE__).parent_path();
+
+NixOptions options()
+{
+    // Nix offline, single-user (environment.md), unless the caller (the
+    // Makefile) already says how.
+    ::setenv("NIX_CONFIG",
+             "sandbox = false\nbuild-users-group =\nsubstituters =\n", 0);
+    NixOptions o;
+    o.nix_dir = (here / "../../nix").lexically_normal();
+    o.gc_roots_dir = fs::temp_directory_path() / "nixery-test-roots";
+    o.timeout = std::chrono::seconds(120);
+    return o;
+}
+
+PackageSource fixture()
+{
+    return {PackageSource::Type::path, here / "fixtures/pkgs"};
+}
+
+std::map<std::string, PackageResolution>
+resolve(const std::vector<std::string>& names,
+        std::string_view system = "x86_64-linux")
+{
+    ResolveResult error;
+    auto list =
+        resolve_packages(fixture(), "latest", system, names, options(), &error);
+    EXPECT_EQ(error.status, ResolveResult::Status::ok) << error.message;
+    EXPECT_EQ(list.size(), names.size());
+    std::map<std::string, PackageResolution> by_name;
+    for (auto& p : list) {
+        by_name[p.name] = p;
+    }
+    return by_name;
+}
+
+ImageRequest request(std::vector<std::string> packages)
+{
+    ImageRequest r;
+    r.name = "test";
+    r.tag = "latest";
+    r.packages = std::move(packages);
+    return r;
+}
+
+using S = PackageResolution::Status;
+
+} // namespace
+
+TEST(ResolveTable, Matching)
+{
+    auto r = resolve({"hello", "haskellpackages.stylish-haskell",
+                      "perlpackages.json", "1password", "_1password", "HELLO",
+                      "multi.dev", "nope", "perlpackages.nope",
+                      "hello.nope.deeper", "", "."});
+    EXPECT_EQ(r["hello"].status, S::found);
+    EXPECT_EQ(r["hello"].attr_path, "hello");
+    EXPECT_TRUE(r["hello"].output_path.ends_with("-hello-1.0"));
+    EXPECT_TRUE(r["hello"].drv_path.ends_with("-hello-1.0.drv"));
+    EXPECT_EQ(r["haskellpackages.stylish-haskell"].attr_path,
+              "haskellPackages.stylish-haskell");
+    EXPECT_EQ(r["perlpackages.json"].attr_path, "perlPackages.JSON");
+    EXPECT_EQ(r["perlpackages.json"].status, S::found);
+    EXPECT_EQ(r["1password"].attr_path, "_1password");
+    EXPECT_EQ(r["_1password"].attr_path, "_1password");
+    EXPECT_EQ(r["HELLO"].attr_path, "hello");
+    EXPECT_EQ(r["multi.dev"].status, S::found);
+    EXPECT_EQ(r["multi.dev"].output_name, "dev");
+    EXPECT_TRUE(r["multi.dev"].output_path.ends_with("-multi-1.0-dev"));
+    for (const char* missing :
+         {"nope", "perlpackages.nope", "hello.nope.deeper", "", "."}) {
+        EXPECT_EQ(r[missing].status, S::not_found) << missing;
+    }
+}
+
+TEST(ResolveTable, FailuresSayWhy)
+{
+    auto r = resolve({"broken", "unfree", "notadrv", "astring", "armonly",
+                      "twocases.foo", "hello"});
+    EXPECT_EQ(r["broken"].status, S::failed);
+    EXPECT_EQ(r["broken"].reason, "throws");
+    EXPECT_NE(r["broken"].message.find("marked as broken"), std::string::npos)
+        << r["broken"].message;
+    EXPECT_EQ(r["unfree"].reason, "throws");
+    EXPECT_NE(r["unfree"].message.find("unfree license"), std::string::npos)
+        << r["unfree"].message;
+    EXPECT_EQ(r["notadrv"].reason, "not_derivation");
+    EXPECT_EQ(r["notadrv"].attr_path, "notADrv");
+    EXPECT_EQ(r["astring"].reason, "not_derivation");
+    EXPECT_EQ(r["armonly"].reason, "wrong_system");
+    EXPECT_NE(r["armonly"].message.find("aarch64-linux"), std::string::npos);
+    EXPECT_EQ(r["twocases.foo"].reason, "ambiguous");
+    EXPECT_EQ(r["twocases.foo"].candidates,
+              (std::vector<std::string>{"twoCases.FOO", "twoCases.Foo"}));
+    // The bad ones hide nothing.
+    EXPECT_EQ(r["hello"].status, S::found);
+}
+
+TEST(ResolveTable, UncatchableErrorIsolatedPerPackage)
+{
+    // badEval aborts a whole evaluation; the others still resolve.
+    auto r = resolve({"badeval", "hello", "nope"});
+    EXPECT_EQ(r["badeval"].status, S::failed);
+    EXPECT_NE(r["badeval"].message.find("error:"), std::string::npos);
+    EXPECT_EQ(r["hello"].status, S::found);
+    EXPECT_EQ(r["nope"].status, S::not_found);
+}
+
+TEST(ResolveTable, NamesCannotInject)
+{
+    // Each would change the expression if it were pasted into Nix code or
+    // a shell command; as data each is merely a name nobody has.
+    std::vector<std::string> names{"x\"",
+                                   "${builtins.abort \"injected\"}",
+                                   "\"; builtins.abort \"injected\"; \"",
+                                   "''${builtins.abort \"injected\"}",
+                                   "a\\b",
+                                   "it's",
+                                   "'; rm -rf /tmp/nixery-never; '",
+                                   "line\nbreak",
+                                   "hello;abort",
+                                   "hello\"; }; x = {",
+                                   "$(touch /tmp/nixery-injected)",
+                                   "hello`id`"};
+    auto r = resolve(names);
+    for (const std::string& n : names) {
+        ASSERT_TRUE(r.count(n)) << n;
+        EXPECT_EQ(r[n].status, S::not_found) << n;
+    }
+    EXPECT_FALSE(fs::exists("/tmp/nixery-injected"));
+}
+
+TEST(ResolveImage, ClosureWithReferences)
+{
+    auto result =
+        resolve_image(fixture(), request({"app", "hello"}), options());
+    ASSERT_EQ(result.status, ResolveResult::Status::ok) << result.message;
+    const Closure& c = result.closure;
+    ASSERT_EQ(c.roots.size(), 2u);
+    EXPECT_EQ(c.attributes, (std::vector<std::string>{"app", "hello"}));
+    ASSERT_EQ(c.paths.size(), 3u); // app, hello, libfoo
+    const StorePath* app = nullptr;
+    for (const StorePath& p : c.paths) {
+        EXPECT_GT(p.nar_size, 0u);
+        if (p.path.ends_with("-app-1.0")) {
+            app = &p;
+        }
+    }
+    ASSERT_NE(app, nullptr);
+    ASSERT_EQ(app->references.size(), 1u);
+    EXPECT_TRUE(app->references[0].ends_with("-libfoo-1.0"));
+    // The roots stay while the result lives, and go with it.
+    ASSERT_TRUE(result.gc_roots);
+    std::string dir = result.gc_roots->dir();
+    EXPECT_TRUE(fs::is_symlink(dir + "/root") ||
+                fs::is_symlink(dir + "/root-2"));
+    result = {};
+    EXPECT_FALSE(fs::exists(dir));
+}
+
+TEST(ResolveImage, AllUnknownPackagesListed)
+{
+    auto result = resolve_image(fixture(), request({"hello", "nope", "zilch"}),
+                                options());
+    EXPECT_EQ(result.status, ResolveResult::Status::not_found);
+    EXPECT_EQ(result.unknown_packages,
+              (std::vector<std::string>{"nope", "zilch"}));
+    EXPECT_NE(result.message.find("nope, zilch"), std::string::npos);
+    EXPECT_FALSE(result.gc_roots);
+}
+
+TEST(ResolveImage, EvaluationFailureNamesThePackage)
+{
+    auto result =
+        resolve_image(fixture(), request({"broken", "hello"}), options());
+    EXPECT_EQ(result.status, ResolveResult::Status::eval_failed);
+    EXPECT_EQ(result.package, "broken");
+    EXPECT_NE(result.message.find("marked as broken"), std::string::npos);
+}
+
+TEST(ResolveImage, BuildFailure)
+{
+    auto result =
+        resolve_image(fixture(), request({"failing", "hello"}), options());
+    EXPECT_EQ(result.status, ResolveResult::Status::build_failed);
+    EXPECT_EQ(result.package, "failing");
+    EXPECT_NE(result.message.find("failed with exit code 3"), std::string::npos)
+        << result.message;
+    EXPECT_FALSE(result.gc_roots);
+}
+
+TEST(ResolveImage, MegabyteOfBuildOutput)
+{
+    auto result = resolve_image(fixture(), request({"noisy"}), options());
+    EXPECT_EQ(result.status, ResolveResult::Status::ok) << result.message;
+    EXPECT_EQ(result.closure.paths.size(), 1u);
+}
+
+TEST(ResolveImage, TimeoutThenHealthy)
+{
+    NixOptions o = options();
+    o.timeout = std::chrono::seconds(5);
+    auto result = resolve_image(fixture(), request({"sleeper"}), o);
+    EXPECT_EQ(result.status, ResolveResult::Status::timeout);
+    EXPECT_NE(result.message.find("5 s"), std::string::npos);
+    // Nix stopped its builder: no sleeper is left behind (it may take a
+    // moment to go).
+    bool left = true;
+    for (int i = 0; i < 100 && left; ++i) {
+        left = false;
+        for (const auto& e : fs::directory_iterator("/proc")) {
+            std::ifstream f(e.path() / "cmdline");
+            std::string cmd((std::istreambuf_iterator<char>(f)), {});
+            left = left || cmd.find("nixery-test-sleeper-") != cmd.npos;
+        }
+        if (left) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+    EXPECT_FALSE(left) << "the builder outlived the timeout";
+    // The next request works as before.
+    auto again = resolve_image(fixture(), request({"hello"}), options());
+    EXPECT_EQ(again.status, ResolveResult::Status::ok) << again.message;
+}
+
+TEST(ResolveImage, Arm64WithoutAnArm64Builder)
+{
+    // The fixture describes aarch64 derivations, which this machine
+    // cannot build: Nix's own message, naming the derivation.
+    ImageRequest r = request({"hello"});
+    r.arch = Arch::arm64;
+    auto result = resolve_image(fixture(), r, options());
+    EXPECT_EQ(result.status, ResolveResult::Status::build_failed);
+    EXPECT_EQ(result.package, "hello");
+    EXPECT_NE(result.message.find("aarch64-linux"), std::string::npos)
+        << result.message;
+    EXPECT_NE(result.message.find("hello-1.0.drv"), std::string::npos);
+}
+
+TEST(ResolveImage, BundledSetNamesThePackageForArm64)
+{
+    PackageSource bundled{PackageSource::Type::path, here / "../../nix/pkgs"};
+    ImageRequest r = request({"hello"});
+    r.arch = Arch::arm64;
+    auto result = resolve_image(bundled, r, options());
+    EXPECT_EQ(result.status, ResolveResult::Status::eval_failed);
+    EXPECT_EQ(result.package, "hello");
+    EXPECT_NE(result.message.find("provides hello for x86_64-linux only"),
+              std::string::npos)
+        << result.message;
+}
+
+TEST(ResolveImage, MissingPackageSet)
+{
+    PackageSource none{PackageSource::Type::path, "/nonexistent/pkgs"};
+    auto result = resolve_image(none, request({"hello"}), options());
+    EXPECT_EQ(result.status, ResolveResult::Status::eval_failed);
+    EXPECT_NE(result.message.find("cannot load the package set"),
+              std::string::npos);
+    EXPECT_NE(result.message.find("/nonexistent/pkgs"), std::string::npos)
+        << result.message;
+}

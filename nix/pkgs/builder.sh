@@ -1,0 +1,142 @@
+# Builds one package of the bundled package set from the host's Debian
+# packages (see default.nix and docs/package-set.md). Run by Nix as
+# `/bin/sh builder.sh` with these variables:
+#
+#   debs         Debian packages whose files make up this package
+#   deps         store paths of the packages it links against / runs with
+#   glibc        store path of glibc (empty when building glibc itself)
+#   exclude      extended regex of relative paths to leave out
+#   postInstall  shell commands run last, in $out (the set's own code)
+#
+# Debian's /usr/X and /X both become $out/X (nixpkgs' layout). ELF
+# interpreters and rpaths are rewritten to store paths, script shebangs to
+# the interpreters found in $out or $deps, and absolute symlinks to store
+# paths, so nothing in $out refers to the host. A last check makes the build
+# fail if any ELF file would still load a library from outside the store.
+set -eu
+export PATH=/usr/bin:/bin
+export LC_ALL=C
+
+work=$(pwd)
+mkdir -p "$out"
+
+# 1. The files: every non-directory path dpkg lists, minus documentation.
+skip='^(usr/)?share/(doc|doc-base|man|info|lintian|bug|menu|locale|bash-completion|zsh|fish|gtk-doc|help)/'
+: > "$work/files"
+for p in $debs; do
+    dpkg-query -L "$p" > "$work/list"
+    while IFS= read -r f; do
+        if [ -d "$f" ] && [ ! -L "$f" ]; then continue; fi
+        if [ ! -e "$f" ] && [ ! -L "$f" ]; then continue; fi
+        case "$f" in
+        /etc/alternatives/*) continue ;;
+        # usrmerge's /bin -> usr/bin and friends: the files are listed.
+        /bin | /sbin | /lib | /lib32 | /lib64 | /libx32) continue ;;
+        esac
+        echo "${f#/}"
+    done < "$work/list" >> "$work/files"
+done
+grep -Ev "$skip" "$work/files" | { if [ -n "${exclude:-}" ]; then
+    grep -Ev "$exclude"; else cat; fi; } | sort -u > "$work/keep" || true
+[ -s "$work/keep" ] || { echo "no files for: $debs" >&2; exit 1; }
+tar -C / -cf - --no-recursion --transform='s,^usr/,,S' -T "$work/keep" |
+    tar -C "$out" -xf - --no-same-owner
+chmod -R u+w "$out"
+
+# Maps a host path to where it lives now: $out, then each dependency.
+map_path() {
+    rel=${1#/}
+    rel=${rel#usr/}
+    for root in "$out" $deps ${glibc:-}; do
+        if [ -e "$root/$rel" ] || [ -L "$root/$rel" ]; then
+            echo "$root/$rel"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# 2. Symlinks: absolute or escaping targets are re-pointed into the store.
+find "$out" -type l | while IFS= read -r l; do
+    target=$(readlink "$l")
+    case "$target" in
+    /nix/store/*) continue ;;
+    /*) host=$target ;;
+    *)
+        [ -e "$l" ] && continue
+        rel=${l#"$out"/}
+        hostdir=$(dirname "/usr/$rel")
+        [ -e "$hostdir" ] || hostdir=$(dirname "/$rel")
+        host=$(cd "$hostdir" 2>/dev/null && readlink -f "$target") || host=
+        ;;
+    esac
+    if [ -n "$host" ] && new=$(map_path "$host"); then
+        ln -sfn "$new" "$l"
+    elif [ -n "$host" ] && new=$(map_path "$(readlink -f "$host")"); then
+        ln -sfn "$new" "$l"
+    else
+        echo "dropping dangling link ${l#"$out"/} -> $target" >&2
+        rm -f "$l"
+    fi
+done
+
+# 3. ELF files: interpreter and rpath into the store.
+loader=${glibc:-$out}/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+libdirs=
+for root in "$out" $deps ${glibc:-}; do
+    for d in lib/x86_64-linux-gnu lib lib/x86_64-linux-gnu/gconv; do
+        [ -d "$root/$d" ] && libdirs="$libdirs${libdirs:+:}$root/$d"
+    done
+done
+find "$out" -type f \( -perm -u+x -o -name '*.so' -o -name '*.so.*' \) \
+    > "$work/candidates"
+: > "$work/elf"
+while IFS= read -r f; do
+    magic=$(od -An -c -N4 "$f" | tr -d ' ')
+    case "$magic" in
+    177ELF) ;;
+    '#!'*)
+        line=$(head -n1 "$f")
+        interp=${line#\#!}
+        interp=${interp# }
+        prog=${interp%% *}
+        rest=${interp#"$prog"}
+        case "$prog" in /nix/store/*) continue ;; esac
+        if new=$(map_path "$prog"); then
+            sed -i "1s|.*|#!$new$rest|" "$f"
+        fi
+        continue
+        ;;
+    *) continue ;;
+    esac
+    patchelf --print-rpath "$f" > /dev/null 2>&1 || continue # static
+    case "$f" in */ld-linux*) continue ;; esac # must stay as it is
+    if patchelf --print-interpreter "$f" > /dev/null 2>&1; then
+        patchelf --set-interpreter "$loader" "$f"
+    fi
+    patchelf --set-rpath "$libdirs" "$f"
+    patchelf --shrink-rpath "$f"
+    echo "$f" >> "$work/elf"
+done < "$work/candidates"
+
+# 4. The package's own finishing touches.
+if [ -n "${postInstall:-}" ]; then
+    (cd "$out" && eval "$postInstall")
+fi
+
+# 5. Every library every ELF file loads must come from the store.
+bad=0
+[ -n "${glibc:-}" ] || : > "$work/elf" # glibc checks itself by running
+while IFS= read -r f; do
+    [ -e "$f" ] || continue
+    if ! out_=$("$loader" --list "$f" 2>&1); then
+        case "$out_" in *"not a dynamic"*|*"statically linked"*) continue ;; esac
+    fi
+    if echo "$out_" | grep -E 'not found|=> /(usr|lib|lib64)/' > /dev/null
+    then
+        echo "host library used by ${f#"$out"/}:" >&2
+        echo "$out_" | grep -E 'not found|=> /(usr|lib|lib64)/' >&2
+        bad=1
+    fi
+done < "$work/elf"
+[ "$bad" = 0 ]

@@ -1,0 +1,34 @@
+// What the glue files share with the module file: the module itself and its
+// location configuration.
+//
+// The configuration lives here rather than in ngx_http_nixery_module.c++ so
+// that the glue in src/ngx/ (serving, errors, the build queue) reads the
+// same struct the directives fill.
+#pragma once
+
+#include "ngx/ngx.h"
+
+#include <type_traits>
+
+extern "C" {
+extern ngx_module_t ngx_http_nixery_module;
+}
+
+namespace nixery {
+
+struct LocConf {
+    // `nixery;`: this location answers the registry API.
+    ngx_flag_t enable;
+    // `nixery_storage PATH;`: the storage root, absolute after merging.
+    ngx_str_t storage;
+};
+// nginx allocates it from the configuration pool and never destroys it.
+static_assert(std::is_trivially_destructible_v<LocConf>);
+
+inline LocConf* loc_conf(ngx_http_request_t* r) noexcept
+{
+    return static_cast<LocConf*>(
+        ngx_http_get_module_loc_conf(r, ngx_http_nixery_module));
+}
+
+} // namespace nixery

@@ -1,0 +1,75 @@
+#include "ngx/response.h"
+
+#include <string>
+
+namespace nixery {
+
+ngx_table_elt_t* add_header(ngx_http_request_t* r, ngx_str_t key,
+                            ngx_str_t value) noexcept
+{
+    auto* h =
+        static_cast<ngx_table_elt_t*>(ngx_list_push(&r->headers_out.headers));
+    if (h == nullptr) {
+        return nullptr;
+    }
+    h->hash = 1;
+    h->key = key;
+    h->value = value;
+    h->lowcase_key = nullptr;
+    return h;
+}
+
+ngx_int_t add_api_version_header(ngx_http_request_t* r) noexcept
+{
+    return add_header(r, ngx_string("Docker-Distribution-API-Version"),
+                      ngx_string("registry/2.0")) != nullptr
+               ? NGX_OK
+               : NGX_ERROR;
+}
+
+ngx_int_t send_json(ngx_http_request_t* r, ngx_uint_t status,
+                    std::string_view body) noexcept
+{
+    if (add_api_version_header(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = static_cast<off_t>(body.size());
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = nullptr;
+
+    ngx_int_t rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+    ngx_buf_t* b = ngx_create_temp_buf(r->pool, body.size());
+    if (b == nullptr) {
+        return NGX_ERROR;
+    }
+    b->last = ngx_cpymem(b->last, body.data(), body.size());
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+    ngx_chain_t out = {b, nullptr};
+    return ngx_http_output_filter(r, &out);
+}
+
+ngx_int_t send_error(ngx_http_request_t* r, ErrorCode code,
+                     std::string_view detail, ngx_uint_t status) noexcept
+try {
+    const ErrorInfo& info = error_info(code);
+    ngx_uint_t s = status != 0 ? status : static_cast<ngx_uint_t>(info.status);
+    if (s == NGX_HTTP_NOT_ALLOWED &&
+        add_header(r, ngx_string("Allow"), ngx_string("GET, HEAD")) ==
+            nullptr) {
+        return NGX_ERROR;
+    }
+    std::string body = error_json(code, {}, detail);
+    return send_json(r, s, body);
+} catch (...) {
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "nixery: cannot render an error response");
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+} // namespace nixery

@@ -1,0 +1,37 @@
+// Responses the module writes itself: small JSON bodies (the API version
+// check and every error, in the spec's format from errors.h) and the headers
+// every registry response carries.
+//
+// All functions are noexcept and return an nginx status, so any handler,
+// including one resuming a parked request, can call them directly.
+#pragma once
+
+#include "ngx/ngx.h"
+
+#include "errors.h"
+
+#include <string_view>
+
+namespace nixery {
+
+// Append a response header. `key` and `value` must outlive the request
+// (static data, or memory from r->pool). Returns the header or nullptr.
+ngx_table_elt_t* add_header(ngx_http_request_t* r, ngx_str_t key,
+                            ngx_str_t value) noexcept;
+
+// Docker-Distribution-API-Version: registry/2.0
+ngx_int_t add_api_version_header(ngx_http_request_t* r) noexcept;
+
+// Send `body` as application/json with the given status, plus the API
+// version header. HEAD requests get the same headers and no body.
+ngx_int_t send_json(ngx_http_request_t* r, ngx_uint_t status,
+                    std::string_view body) noexcept;
+
+// Send an error as the spec's JSON. The status is the error table's unless
+// `status` is given (the table maps UNSUPPORTED to 405; an unknown path is
+// UNSUPPORTED with 404). 405 responses also carry `Allow: GET, HEAD`.
+ngx_int_t send_error(ngx_http_request_t* r, ErrorCode code,
+                     std::string_view detail = {},
+                     ngx_uint_t status = 0) noexcept;
+
+} // namespace nixery

@@ -1,0 +1,40 @@
+// Serving what is in storage: blobs, manifests by digest, and manifests by
+// tag through the index (storage_layout.h, docs/storage.md).
+//
+// Files go through nginx's own file path, as ngx_http_static_module does:
+// ngx_open_cached_file (so open_file_cache applies), a file buffer into the
+// output filters (so sendfile, the range filter and the not-modified filter
+// apply). Every success carries Content-Type, Content-Length,
+// Docker-Content-Digest and the API version header.
+//
+// serve_from_index() is the one place that answers a manifest-by-tag request
+// from storage. The handler calls it first; a build-queue waiter calls it
+// again for a parked request once the build is published.
+#pragma once
+
+#include "ngx/ngx.h"
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace nixery {
+
+// Serve blobs/sha256/<hh>/<hex> as application/octet-stream, or 404
+// BLOB_UNKNOWN. `hex` must be validated (64 lowercase hex digits).
+ngx_int_t serve_blob(ngx_http_request_t* r, std::string_view hex) noexcept;
+
+// Serve manifests/<kind>/<hh>/<hex> from whichever kind holds it, with that
+// kind's media type, or 404 MANIFEST_UNKNOWN. `hex` must be validated.
+ngx_int_t serve_manifest_by_digest(ngx_http_request_t* r,
+                                   std::string_view hex) noexcept;
+
+// Serve the manifest that index/<kk>/<key> names for this request, in the
+// flavour its Accept header lines choose (media_types.h). Returns
+// NGX_DECLINED, having sent nothing, when there is no usable entry: none,
+// malformed, expired, or naming a manifest that is not stored. Otherwise
+// the result of sending the response (possibly an error response).
+ngx_int_t serve_from_index(ngx_http_request_t* r,
+                           std::string_view key) noexcept;
+
+} // namespace nixery
