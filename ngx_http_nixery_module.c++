@@ -21,7 +21,12 @@
 namespace {
 
 using nixery::LocConf;
+using nixery::MainConf;
 
+void* create_main_conf(ngx_conf_t* cf) noexcept;
+char* init_main_conf(ngx_conf_t* cf, void* conf) noexcept;
+ngx_int_t init_process(ngx_cycle_t* cycle) noexcept;
+void exit_process(ngx_cycle_t* cycle) noexcept;
 void* create_loc_conf(ngx_conf_t* cf) noexcept;
 char* merge_loc_conf(ngx_conf_t* cf, void* parent, void* child) noexcept;
 char* set_nixery(ngx_conf_t* cf, ngx_command_t* cmd, void* conf) noexcept;
@@ -35,18 +40,33 @@ ngx_command_t commands[] = {
          NGX_CONF_TAKE1,
      ngx_conf_set_str_slot, NGX_HTTP_LOC_CONF_OFFSET,
      offsetof(LocConf, storage), nullptr},
+    {ngx_string("nixery_redis"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     nixery::queue_set_redis, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(MainConf, queue), nullptr},
+    {ngx_string("nixery_wait_timeout"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_msec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(MainConf, queue) + offsetof(nixery::QueueConf, wait_timeout),
+     nullptr},
+    {ngx_string("nixery_redis_timeout"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_msec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(MainConf, queue) + offsetof(nixery::QueueConf, redis_timeout),
+     nullptr},
+    {ngx_string("nixery_retry_after"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_sec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(MainConf, queue) + offsetof(nixery::QueueConf, retry_after),
+     nullptr},
     ngx_null_command,
 };
 
 ngx_http_module_t module_ctx = {
-    nullptr,         // preconfiguration
-    nullptr,         // postconfiguration
-    nullptr,         // create main configuration
-    nullptr,         // init main configuration
-    nullptr,         // create server configuration
-    nullptr,         // merge server configuration
-    create_loc_conf, // create location configuration
-    merge_loc_conf,  // merge location configuration
+    nullptr,          // preconfiguration
+    nullptr,          // postconfiguration
+    create_main_conf, // create main configuration
+    init_main_conf,   // init main configuration
+    nullptr,          // create server configuration
+    nullptr,          // merge server configuration
+    create_loc_conf,  // create location configuration
+    merge_loc_conf,   // merge location configuration
 };
 
 } // namespace
@@ -59,15 +79,45 @@ ngx_module_t ngx_http_nixery_module = {NGX_MODULE_V1,
                                        NGX_HTTP_MODULE,
                                        nullptr, // init master
                                        nullptr, // init module
-                                       nullptr, // init process
+                                       init_process,
                                        nullptr, // init thread
                                        nullptr, // exit thread
-                                       nullptr, // exit process
+                                       exit_process,
                                        nullptr, // exit master
                                        NGX_MODULE_V1_PADDING};
 }
 
 namespace {
+
+void* create_main_conf(ngx_conf_t* cf) noexcept
+{
+    auto* conf =
+        static_cast<MainConf*>(ngx_pcalloc(cf->pool, sizeof(MainConf)));
+    if (conf != nullptr) {
+        nixery::queue_conf_create(&conf->queue);
+    }
+    return conf;
+}
+
+char* init_main_conf(ngx_conf_t*, void* conf) noexcept
+{
+    nixery::queue_conf_init(&static_cast<MainConf*>(conf)->queue);
+    return NGX_CONF_OK;
+}
+
+// Per-worker state (the build queue's Redis connections) is made here and
+// destroyed in exit_process, never at load time.
+ngx_int_t init_process(ngx_cycle_t* cycle) noexcept
+{
+    auto* conf = static_cast<MainConf*>(
+        ngx_http_cycle_get_module_main_conf(cycle, ngx_http_nixery_module));
+    return nixery::queue_init_process(cycle, conf ? &conf->queue : nullptr);
+}
+
+void exit_process(ngx_cycle_t* cycle) noexcept
+{
+    nixery::queue_exit_process(cycle);
+}
 
 void* create_loc_conf(ngx_conf_t* cf) noexcept
 {

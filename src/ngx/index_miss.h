@@ -1,10 +1,10 @@
 // What happens when a manifest-by-tag request finds nothing usable in the
 // index: the single hook between the read path and the build queue.
 //
-// For now the registry only serves what is stored, so a miss is 404
-// MANIFEST_UNKNOWN. The build queue replaces the body of index_miss(): it
-// enqueues a build of `request` under `key`, parks `r`, and when the build
-// is published resumes it with serve_from_index(r, key) (serve.h).
+// With a build queue (`nixery_redis`, queue.h) a miss enqueues a build of
+// `request` under `key`, parks `r`, and when the build is published resumes
+// it with serve_from_index(r, key) (serve.h). Without one, a miss is 404
+// MANIFEST_UNKNOWN.
 #pragma once
 
 #include "ngx/ngx.h"

@@ -8,6 +8,8 @@
 
 #include "ngx/ngx.h"
 
+#include "ngx/queue.h"
+
 #include <type_traits>
 
 extern "C" {
@@ -24,6 +26,12 @@ struct LocConf {
 };
 // nginx allocates it from the configuration pool and never destroys it.
 static_assert(std::is_trivially_destructible_v<LocConf>);
+
+struct MainConf {
+    // nixery_redis, nixery_wait_timeout...: the build queue (queue.h).
+    QueueConf queue;
+};
+static_assert(std::is_trivially_destructible_v<MainConf>);
 
 inline LocConf* loc_conf(ngx_http_request_t* r) noexcept
 {

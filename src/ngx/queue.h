@@ -1,0 +1,55 @@
+// The module's side of the build queue: enqueue on an index miss, park the
+// request, resume it when the helper announces the result.
+//
+// Each worker holds exactly two Redis connections whatever the number of
+// waiting clients (redis_conn.h): a command connection that runs the
+// enqueue script (queue_schema.h), and a subscriber connection on the
+// channel where helpers announce results. Waiting requests are parked in a
+// table keyed by the canonical key: one enqueue per key per worker, one
+// timeout timer per request, no polling. A result resumes every request
+// parked on its key: the read path serves it from storage again, or the
+// client gets the build's error in the registry's JSON format. A client
+// that goes away is unlinked by its request cleanup; a request is finalized
+// exactly once. When Redis is unreachable, index misses get 503 at once and
+// cached images are unaffected (they never reach this code).
+#pragma once
+
+#include "ngx/ngx.h"
+
+#include "image_request.h"
+
+#include <string_view>
+
+namespace nixery {
+
+// The queue's directives' values; lives in the module's main conf.
+struct QueueConf {
+    ngx_addr_t* redis;        // nullptr: no queue (misses are 404)
+    ngx_msec_t wait_timeout;  // nixery_wait_timeout
+    ngx_msec_t redis_timeout; // nixery_redis_timeout
+    time_t retry_after;       // nixery_retry_after
+};
+
+// Set every field unset (create_main_conf) / apply the defaults
+// (init_main_conf).
+void queue_conf_create(QueueConf* conf) noexcept;
+void queue_conf_init(QueueConf* conf) noexcept;
+
+// The `nixery_redis ADDRESS` directive; `cmd->offset` is the offset of the
+// QueueConf in the main conf. Accepts IP:port ([v6]:port) or unix:/path.
+char* queue_set_redis(ngx_conf_t* cf, ngx_command_t* cmd, void* conf) noexcept;
+
+// Per worker: connect (init_process) and disconnect (exit_process).
+ngx_int_t queue_init_process(ngx_cycle_t* cycle,
+                             const QueueConf* conf) noexcept;
+void queue_exit_process(ngx_cycle_t* cycle) noexcept;
+
+// On an index miss for `request` (index_miss.h). Either parks the request
+// and returns NGX_DONE (the content handler returns that as is; the request
+// is finalized later, from serve_from_index() or with an error), or sends
+// an error now (queue unreachable) and returns the content handler's rc.
+ngx_int_t queue_wait_for_image(ngx_http_request_t* r,
+                               const ImageRequest& request,
+                               std::string_view key) noexcept;
+
+} // namespace nixery

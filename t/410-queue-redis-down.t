@@ -1,0 +1,64 @@
+# Redis goes away and comes back (TCP this time): uncached images get 503
+# with a JSON error and Retry-After, cached images keep being served, and
+# once Redis is back builds work again without touching nginx.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Time::HiRes qw(sleep time);
+use Nixery::Test;
+use Nixery::Queue;
+
+my $t = Nixery::Test->new;
+my $q = Nixery::Queue->new($t, tcp => 1);
+$q->start_redis;
+$q->start_helper('helper', '--fake-delay-ms', 100);
+$t->write_config($t->registry_conf(
+    http => $q->http_conf(wait => '20s',
+        extra => "    nixery_retry_after 7s;\n    nixery_redis_timeout 2s;\n"),
+    workers => 2));
+$t->run;
+ok($q->wait_helper('helper'), 'helper up');
+
+my $r = $t->http(GET => '/v2/cached/manifests/latest');
+is($r->{status}, 200, 'built while redis is up');
+my $digest = $r->{headers}{'docker-content-digest'};
+
+$q->stop_redis;
+sleep 0.3;
+my @down = map { $t->http(GET => "/v2/uncached$_/manifests/latest") } 1 .. 4;
+is(scalar(grep { $_->{status} == 503 } @down), 4, 'redis down: uncached 503');
+is(scalar(grep { $t->error_code($_) eq 'UNAVAILABLE' } @down), 4,
+    'redis down: UNAVAILABLE JSON');
+is($down[0]{headers}{'retry-after'}, '7', 'Retry-After from nixery_retry_after');
+like($down[0]{headers}{'content-type'}, qr{^application/json}, 'JSON type');
+my @cached = map { $t->http(GET => '/v2/cached/manifests/latest') } 1 .. 4;
+is(scalar(grep { $_->{status} == 200 } @cached), 4, 'redis down: cached 200');
+is($cached[0]{headers}{'docker-content-digest'}, $digest, 'same digest');
+my $head = $t->http(HEAD => '/v2/cached/manifests/latest');
+is($head->{status}, 200, 'redis down: cached HEAD 200');
+
+# Redis back on the same address; nginx reconnects by itself (backoff is
+# at most 2s), the helper too.
+$q->start_redis;
+my $ok;
+my $deadline = time + 15;
+while (time < $deadline) {
+    my $b = $t->http(GET => '/v2/afterwards/manifests/latest');
+    if ($b->{status} == 200) {
+        $ok = $b;
+        last;
+    }
+    sleep 0.2;
+}
+ok($ok, 'redis back: an uncached image builds without restarting nginx');
+is($q->builds('afterwards:latest'), 1, 'built once');
+# Both workers reconnected: each serves a build.
+my @both = $q->parallel($t->port, 20, GET => '/v2/again/manifests/latest');
+is(scalar(grep { $_->{status} == 200 } @both), 20, 'all workers serve builds');
+my @reconnects = $t->error_log_lines(qr/nixery: subscribed to build results/);
+ok(@reconnects >= 4, 'each worker subscribed twice (start, reconnect)');
+
+$t->done;
+done_testing;
