@@ -94,6 +94,17 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) integration
 
+# The whole system in the foreground (scripts/run.sh, docs/operations.md):
+# redis-server, one nixery-helper and nginx on 127.0.0.1:$(PORT), all state
+# under $(STATE). Ctrl-C or SIGTERM stops all three. The package source is
+# the bundled set unless NIXERY_CHANNEL/NIXERY_PKGS_REPO/NIXERY_PKGS_PATH is
+# set.
+run: deps
+	$(MAKE) all
+	$(MAKE) pkgs
+	ROOT=$(CURDIR) BUILD=$(BUILD) STATE=$(STATE) PORT=$(PORT) \
+		exec scripts/run.sh
+
 # Build the bundled package set; the out-links in $(BUILD)/pkgs are its GC
 # roots. Fast when already built (Nix only checks the store).
 pkgs:
