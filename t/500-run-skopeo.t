@@ -43,6 +43,10 @@ like($digest // '', qr/^sha256:/, 'OCI layout has the manifest');
     "$dir/bundle");
 is($rc, 0, 'umoci unpack') or diag($out);
 my $rootfs = "$dir/bundle/rootfs";
+# What a container runtime provides: git opens /dev/null.
+mkdir "$rootfs/dev";
+system('mknod', '-m', '666', "$rootfs/dev/null", 'c', 1, 3) == 0
+    or BAIL_OUT('mknod /dev/null');
 ($rc, $out) = command('chroot', $rootfs, '/bin/git', '--version');
 is($rc, 0, 'git --version runs in the image') or diag($out);
 like($out, qr/^git version \d+\.\d+/, "git says: $out");

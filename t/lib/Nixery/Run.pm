@@ -30,13 +30,16 @@ sub start {
     my ($class, $t, %opt) = @_;
     my $self = bless { t => $t }, $class;
     my $log = $t->dir . '/logs/run.log';
+    my $port = $t->port; # chosen here, not in the child
+    # A restart appends to the same log: look only at what follows.
+    my $offset = length($t->read_file('logs/run.log') // '');
     my $pid = fork() // croak "fork: $!";
     if ($pid == 0) {
         setpgrp(0, 0);
         $ENV{ROOT} = $Nixery::Test::ROOT;
         $ENV{BUILD} = $Nixery::Test::BUILD;
         $ENV{STATE} = $t->dir;
-        $ENV{PORT} = $t->port;
+        $ENV{PORT} = $port;
         delete @ENV{qw(NIXERY_CHANNEL NIXERY_PKGS_REPO NIXERY_PKGS_PATH)};
         $ENV{$_} = $opt{env}{$_} for keys %{ $opt{env} // {} };
         open STDOUT, '>>', $log;
@@ -48,16 +51,18 @@ sub start {
     $live{$pid} = $self;
     $t->{nginx_ran} = 1; # so that $t->done checks logs/error.log
     my $deadline = time + ($opt{timeout} // 60);
-    my $offset = $self->{log_offset} = $opt{log_offset} // 0;
+    my $ready;
     while (time < $deadline) {
         my $text = substr($t->read_file('logs/run.log') // '', $offset);
-        last if $text =~ /^make run: ready/m;
+        last if $ready = $text =~ /^make run: ready/m;
         if (waitpid($pid, WNOHANG) == $pid) {
             delete $live{$pid};
             croak "run.sh exited ($?) before it was ready:\n$text";
         }
         sleep 0.1;
     }
+    croak 'run.sh was not ready in time: '
+        . substr($t->read_file('logs/run.log') // '', $offset) unless $ready;
     my %pids;
     for my $name (qw(redis helper nginx)) {
         my $p = $t->read_file("pids/$name.pid") // croak "no $name.pid";
@@ -73,7 +78,8 @@ sub pid { $_[0]{pid} }
 # name => pid of redis, helper, nginx (the master) and nginx-worker-N.
 sub processes {
     my ($self) = @_;
-    my %p = %{ $self->{pids} };
+    my %p = %{ $self->{pids} // {} };
+    return %p unless $p{nginx};
     my $i = 0;
     for my $stat (glob '/proc/[0-9]*/stat') {
         open my $fh, '<', $stat or next;
@@ -146,6 +152,7 @@ sub command {
     my (@argv) = @_;
     my $pid = open(my $fh, '-|') // croak "fork: $!";
     if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
         open STDERR, '>&', \*STDOUT;
         exec @argv;
         exit 127;
