@@ -70,7 +70,10 @@ if ($pid == 0) {
 }
 ok($q->wait_builds(4), 'quitter building');
 kill 'TERM', $t->pid('quitter');
-sleep 0.3;
+# The second signal once the first is taken (pending signals coalesce).
+my $until = time + 10;
+sleep 0.05 until time > $until
+    || ($t->read_file('logs/quitter.log') // '') =~ /"msg":"stopping/;
 kill 'TERM', $t->pid('quitter');
 $q->start_helper('finisher', '--fake-delay-ms', 100);
 waitpid($pid, 0);

@@ -51,12 +51,18 @@ for (1 .. 50) {
         "Host: 127.0.0.1\r\n\r\n";
     push @socks, $s;
 }
-sleep 0.3; # parked by now
+# Parked by now: the build has started, so the requests were read.
+ok($q->wait_builds(2), 'the abandoned image is being built');
+sleep 0.5;
 close $_ for @socks;
-sleep 0.3;
-my @gone = $t->error_log_lines(qr/client prematurely closed connection/);
-ok(@gone >= 50, 'nginx noticed the 50 disconnects while they waited')
-    or diag(scalar @gone);
+my @gone;
+my $until = time + 10;
+while (time < $until) {
+    @gone = $t->error_log_lines(qr{prematurely closed.*/v2/abandoned/});
+    last if @gone >= 50;
+    sleep 0.1;
+}
+is(scalar @gone, 50, 'nginx noticed the 50 disconnects while they waited');
 # The worker is healthy and the build (which the disconnects did not
 # cancel) is served afterwards.
 $deadline = time + 10;
@@ -76,8 +82,11 @@ is($q->builds('abandoned:latest'), 1, 'built once');
 my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port,
     Proto => 'tcp') or die;
 print $s "GET /v2/another/manifests/latest HTTP/1.1\r\nHost: x\r\n\r\n";
-sleep 0.2;
+ok($q->wait_builds(3, 15), 'another image is being built: it was parked');
 close $s;
+$until = time + 10;
+sleep 0.1 until time > $until
+    || $t->error_log_lines(qr{prematurely closed.*/v2/another/});
 sleep 1.5; # past the 1s wait timeout
 is($t->http(GET => '/v2/')->{status}, 200, 'worker alive after the timeout');
 is(scalar($t->error_log_lines(qr{prematurely closed.*/v2/another/})), 1,

@@ -28,13 +28,14 @@ struct Waiter {
     const std::string* key;
     ngx_event_t timer;
     u_char request_key[64]; // canonical_key(): what serve_from_index needs
-    bool resumed;           // taken out of the table to be answered
 };
 static_assert(std::is_trivially_destructible_v<Waiter>);
 
 struct KeyEntry {
     Waiter* head = nullptr;
     ngx_uint_t count = 0;
+    // Taken out of the table to be answered (answer_all()).
+    bool detached = false;
 };
 
 void waiter_cleanup(void* data) noexcept;
@@ -104,6 +105,8 @@ class Queue final : public RedisHandler {
     }
 
     void dispatch(const queue::Result& result) noexcept;
+    void answer_all(std::unordered_map<std::string, KeyEntry>::iterator it,
+                    const queue::Result* result, const char* why) noexcept;
     void fail_key(const std::string& key, const char* why) noexcept;
     void fail_all(const char* why) noexcept;
 
@@ -232,7 +235,7 @@ void Queue::unlink(Waiter* w) noexcept
     }
     w->prev = w->next = nullptr;
     w->entry = nullptr;
-    if (--e->count == 0) {
+    if (--e->count == 0 && !e->detached) {
         std::string key = *w->key;
         keys_.erase(key);
     }
@@ -245,7 +248,6 @@ void Queue::finish(Waiter* w, const queue::Result* result,
                    const char* why) noexcept
 {
     unlink(w);
-    w->resumed = true;
     ngx_http_request_t* r = w->r;
     ngx_connection_t* c = r->connection;
     ngx_int_t rc;
@@ -279,44 +281,49 @@ void Queue::finish(Waiter* w, const queue::Result* result,
     ngx_http_run_posted_requests(c);
 }
 
+// Answer every request parked on one key. Answering one may run any nginx
+// code, including the cleanup of another waiter in the list (subrequests of
+// one main request): the list is moved out of the table first and each
+// waiter unlinks itself from it, so the walk never follows a freed waiter.
+void Queue::answer_all(std::unordered_map<std::string, KeyEntry>::iterator it,
+                       const queue::Result* result, const char* why) noexcept
+{
+    KeyEntry batch = it->second;
+    batch.detached = true;
+    for (Waiter* w = batch.head; w != nullptr; w = w->next) {
+        w->entry = &batch;
+        w->key = nullptr;
+    }
+    keys_.erase(it);
+    while (batch.head != nullptr) {
+        finish(batch.head, result, why);
+    }
+}
+
 void Queue::dispatch(const queue::Result& result) noexcept
 {
     auto it = keys_.find(result.key);
     if (it == keys_.end()) {
         return;
     }
-    // Answering a request may run arbitrary nginx code, but never frees
-    // another waiter: take the list first, then walk it.
-    Waiter* w = it->second.head;
     ngx_log_error(
         NGX_LOG_INFO, log_, 0, "nixery: build result for %s: %s, %ui waiting",
         result.key.c_str(), result.ok ? "ok" : "error", it->second.count);
-    while (w != nullptr) {
-        Waiter* next = w->next;
-        finish(w, &result, nullptr);
-        w = next;
-    }
+    answer_all(it, &result, nullptr);
 }
 
 void Queue::fail_key(const std::string& key, const char* why) noexcept
 {
     auto it = keys_.find(key);
-    if (it == keys_.end()) {
-        return;
-    }
-    Waiter* w = it->second.head;
-    while (w != nullptr) {
-        Waiter* next = w->next;
-        finish(w, nullptr, why);
-        w = next;
+    if (it != keys_.end()) {
+        answer_all(it, nullptr, why);
     }
 }
 
 void Queue::fail_all(const char* why) noexcept
 {
     while (!keys_.empty()) {
-        std::string key = keys_.begin()->first;
-        fail_key(key, why);
+        answer_all(keys_.begin(), nullptr, why);
     }
 }
 
