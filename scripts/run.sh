@@ -95,6 +95,10 @@ start() {
     echo "$!" > "$STATE/pids/$name.pid"
 }
 
+if (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null; then
+    die "127.0.0.1:$PORT is in use: choose another port (make run PORT=...)"
+fi
+
 "$ROOT/scripts/render-site.sh" "127.0.0.1:$PORT" > "$STATE/www/index.html"
 
 log "starting redis-server on $SOCK"
@@ -131,7 +135,7 @@ log "starting nginx on http://127.0.0.1:$PORT/"
 start nginx /usr/sbin/nginx -p "$STATE/nginx/" -c "$STATE/nginx/nginx.conf"
 
 for _ in $(seq 200); do
-    curl -s -o /dev/null "http://127.0.0.1:$PORT/v2/" && break
+    curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/v2/" && break
     kill -0 "${pids[nginx]}" 2> /dev/null || die "nginx exited: see $STATE/logs/error.log"
     sleep 0.05
 done
