@@ -11,6 +11,7 @@
 #include "ngx/module.h"
 #include "ngx/response.h"
 #include "ngx/serve.h"
+#include "ngx/worker.h"
 
 #include "errors.h"
 #include "image_request.h"
@@ -40,6 +41,9 @@ ngx_command_t commands[] = {
          NGX_CONF_TAKE1,
      ngx_conf_set_str_slot, NGX_HTTP_LOC_CONF_OFFSET,
      offsetof(LocConf, storage), nullptr},
+    {ngx_string("nixery_index_cache"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE12,
+     nixery::index_cache_set, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(MainConf, index_cache), nullptr},
     {ngx_string("nixery_redis"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      nixery::queue_set_redis, NGX_HTTP_MAIN_CONF_OFFSET,
      offsetof(MainConf, queue), nullptr},
@@ -94,6 +98,7 @@ void* create_main_conf(ngx_conf_t* cf) noexcept
     auto* conf =
         static_cast<MainConf*>(ngx_pcalloc(cf->pool, sizeof(MainConf)));
     if (conf != nullptr) {
+        nixery::index_cache_conf_create(&conf->index_cache);
         nixery::queue_conf_create(&conf->queue);
     }
     return conf;
@@ -101,22 +106,32 @@ void* create_main_conf(ngx_conf_t* cf) noexcept
 
 char* init_main_conf(ngx_conf_t*, void* conf) noexcept
 {
-    nixery::queue_conf_init(&static_cast<MainConf*>(conf)->queue);
+    auto* main = static_cast<MainConf*>(conf);
+    nixery::index_cache_conf_init(&main->index_cache);
+    nixery::queue_conf_init(&main->queue);
     return NGX_CONF_OK;
 }
 
-// Per-worker state (the build queue's Redis connections) is made here and
-// destroyed in exit_process, never at load time.
+// Per-worker state (the index cache, the build queue's Redis connections) is
+// made here and destroyed in exit_process, never at load time.
 ngx_int_t init_process(ngx_cycle_t* cycle) noexcept
 {
-    auto* conf = static_cast<MainConf*>(
-        ngx_http_cycle_get_module_main_conf(cycle, ngx_http_nixery_module));
+    MainConf* conf = nullptr;
+    if (cycle->conf_ctx[ngx_http_module.index] != nullptr) {
+        conf = static_cast<MainConf*>(
+            ngx_http_cycle_get_module_main_conf(cycle, ngx_http_nixery_module));
+    }
+    if (nixery::worker_init_process(cycle, conf ? &conf->index_cache
+                                                : nullptr) != NGX_OK) {
+        return NGX_ERROR;
+    }
     return nixery::queue_init_process(cycle, conf ? &conf->queue : nullptr);
 }
 
 void exit_process(ngx_cycle_t* cycle) noexcept
 {
     nixery::queue_exit_process(cycle);
+    nixery::worker_exit_process(cycle);
 }
 
 void* create_loc_conf(ngx_conf_t* cf) noexcept
@@ -185,6 +200,17 @@ std::string_view request_path(ngx_http_request_t* r) noexcept
 
 ngx_int_t serve_tag(ngx_http_request_t* r, const nixery::Route& route)
 {
+    nixery::WorkerState* worker = nixery::worker_state();
+    const std::string* known =
+        worker ? worker->request_keys.find(route.name, route.reference)
+               : nullptr;
+    if (known != nullptr) {
+        ngx_int_t rc = nixery::serve_from_index(r, *known);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
     nixery::ParseResult parsed =
         nixery::parse_image_request(route.name, route.reference);
     switch (parsed.error) {
@@ -198,11 +224,16 @@ ngx_int_t serve_tag(ngx_http_request_t* r, const nixery::Route& route)
                                   parsed.message);
     }
     std::string key = nixery::canonical_key(parsed.request);
-    ngx_int_t rc = nixery::serve_from_index(r, key);
-    if (rc == NGX_DECLINED) {
-        return nixery::index_miss(r, parsed.request, key);
+    if (known == nullptr) {
+        if (worker != nullptr) {
+            worker->request_keys.put(route.name, route.reference, key);
+        }
+        ngx_int_t rc = nixery::serve_from_index(r, key);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
-    return rc;
+    return nixery::index_miss(r, parsed.request, key);
 }
 
 ngx_int_t handler(ngx_http_request_t* r) noexcept

@@ -2,7 +2,9 @@
 # Assembly throughput: nixery-assemble on a ~500 MB closure made from host
 # files, against `tar | gzip -6` (what Nixery's Go gzip costs, roughly) and
 # `tar | igzip -1` (the same encoder, one stream) of the same tree, in the
-# same run; printed as ratios, with the helper's peak RSS. Then the peak
+# same run; printed as ratios, with the helper's peak RSS. The helper and
+# tar | igzip get the best of two runs, gzip -6 one (it is slow). The
+# helper also fsyncs what it writes; the baselines do not. Then the peak
 # RSS while the helper writes one 1 GB layer (target: < 64 MB).
 #
 # Targets (docs/images.md): faster than tar | igzip -1 on a 2-core machine
@@ -32,8 +34,14 @@ measure() {
 
 read -r t_gzip _ < <(measure bash -c \
     "tar -C '$dir/prefix' -cf - nix/store | gzip -6 > '$dir/base.gz'")
-read -r t_igzip _ < <(measure bash -c \
-    "tar -C '$dir/prefix' -cf - nix/store | igzip -1 -c > '$dir/base.igz'")
+t_igzip=
+for run in 1 2; do
+    read -r t _ < <(measure bash -c \
+        "tar -C '$dir/prefix' -cf - nix/store | igzip -1 -c > '$dir/base.igz'")
+    if [ -z "$t_igzip" ] || awk "BEGIN{exit !($t < $t_igzip)}"; then
+        t_igzip=$t
+    fi
+done
 best=
 for run in 1 2; do
     rm -rf "$dir/storage"

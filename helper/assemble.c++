@@ -52,9 +52,10 @@ bool wants_bash(const ImageRequest& request, const Closure& closure)
                        is_bash);
 }
 
-BlobInfo build_store_layer(const Layer& layer, const AssembleOptions& o)
+BlobInfo build_store_layer(const Layer& layer, const AssembleOptions& o,
+                           CompressionPool& pool)
 {
-    LayerWriter w(o.storage_root);
+    LayerWriter w(o.storage_root, &pool);
     w.add_directory("nix", 0755);
     w.add_directory("nix/store", 0755);
     for (const std::string& p : layer.paths) {
@@ -63,9 +64,10 @@ BlobInfo build_store_layer(const Layer& layer, const AssembleOptions& o)
     return w.finish();
 }
 
-BlobInfo build_symlink_layer(const Closure& closure, const AssembleOptions& o)
+BlobInfo build_symlink_layer(const Closure& closure, const AssembleOptions& o,
+                             CompressionPool& pool)
 {
-    LayerWriter w(o.storage_root);
+    LayerWriter w(o.storage_root, &pool);
     for (const TreeEntry& e : symlink_layer_entries(closure, o.store_prefix)) {
         if (e.kind == TreeEntry::Kind::directory) {
             w.add_directory(e.name, e.mode);
@@ -117,6 +119,10 @@ IndexEntry assemble_image(const ImageRequest& request, const Closure& closure,
     unsigned threads = options.threads != 0
                            ? options.threads
                            : std::max(1u, std::thread::hardware_concurrency());
+    // Blocks of every layer compress on one pool of `threads`; as many
+    // layers are built at once (their tar reading and hashing overlaps the
+    // compression of others).
+    CompressionPool compression(threads);
     threads =
         static_cast<unsigned>(std::min<std::size_t>(threads, to_build.size()));
     std::atomic<std::size_t> next{0};
@@ -136,7 +142,7 @@ IndexEntry assemble_image(const ImageRequest& request, const Closure& closure,
             }
             std::size_t i = to_build[k];
             try {
-                BlobInfo b = build_store_layer(layers[i], options);
+                BlobInfo b = build_store_layer(layers[i], options, compression);
                 store_cached_layer(options.storage_root, ids[i], b,
                                    layers[i].paths.size());
                 log::debug("layer built", {{"layer", ids[i]},
@@ -152,20 +158,20 @@ IndexEntry assemble_image(const ImageRequest& request, const Closure& closure,
             }
         }
     };
-    std::vector<std::jthread> pool;
+    std::vector<std::jthread> workers;
     for (unsigned t = 0; t < threads; ++t) {
-        pool.emplace_back(worker);
+        workers.emplace_back(worker);
     }
     BlobInfo symlinks;
     try {
-        symlinks = build_symlink_layer(closure, options);
+        symlinks = build_symlink_layer(closure, options, compression);
     } catch (...) {
         std::lock_guard lock(error_mutex);
         if (!error) {
             error = std::current_exception();
         }
     }
-    pool.clear(); // joins
+    workers.clear(); // joins
     if (error) {
         std::rethrow_exception(error);
     }

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include <algorithm>
 #include <memory>
 #include <stdexcept>
 
@@ -121,16 +122,22 @@ std::string manifest_json(ManifestKind kind, const Descriptor& config,
 
 std::string describe_store_layer(const std::vector<std::string>& paths)
 {
+    // Package names in name order (store paths sort by hash).
+    std::vector<std::string_view> names;
+    for (const std::string& p : paths) {
+        names.push_back(store_path_name(p));
+    }
+    std::sort(names.begin(), names.end());
     constexpr std::size_t shown = 8;
     std::string out = "nixery: store paths ";
-    for (std::size_t i = 0; i < paths.size() && i < shown; ++i) {
+    for (std::size_t i = 0; i < names.size() && i < shown; ++i) {
         if (i > 0) {
             out += ", ";
         }
-        out += store_path_name(paths[i]);
+        out += names[i];
     }
-    if (paths.size() > shown) {
-        out += " and " + std::to_string(paths.size() - shown) + " more";
+    if (names.size() > shown) {
+        out += " and " + std::to_string(names.size() - shown) + " more";
     }
     return out;
 }

@@ -1,5 +1,7 @@
 #include "popcount.h"
 
+#include "popularity.h"
+
 #include <jansson.h>
 
 #include <memory>
@@ -7,31 +9,15 @@
 
 namespace nixery {
 
-std::string store_path_name(std::string_view path)
-{
-    constexpr std::string_view prefix = "/nix/store/";
-    constexpr std::size_t hash_length = 32;
-    if (!path.starts_with(prefix) ||
-        path.size() <= prefix.size() + hash_length + 1 ||
-        path[prefix.size() + hash_length] != '-') {
-        return {};
-    }
-    std::string_view rest = path.substr(prefix.size() + hash_length + 1);
-    if (rest.find('/') != std::string_view::npos) {
-        return {};
-    }
-    return std::string(rest);
-}
-
 std::map<std::string, std::uint64_t>
 popularity_counts(const std::vector<StorePath>& paths)
 {
     std::map<std::string, std::uint64_t> counts;
     for (const StorePath& p : paths) {
         for (const std::string& ref : p.references) {
-            std::string name = store_path_name(ref);
+            std::string_view name = store_path_name(ref);
             if (!name.empty()) {
-                ++counts[name];
+                ++counts[std::string(name)];
             }
         }
     }

@@ -2,7 +2,8 @@
 // (nixery-behaviour.md §5.5), but from a package set's own closures rather
 // than from a binary cache: for every path in the union of the closures of
 // all the set's packages, each path it references (itself included) gets
-// one count. Keys are store path names without the hash ("glibc-2.36").
+// one count. Keys are store path names without the hash ("glibc-2.36",
+// popularity.h's store_path_name, which reads the result).
 // Names referenced once are left out; readers count a missing name as 1.
 // The layering reads the result (assemble.h's Popularity). See
 // docs/package-set.md.
@@ -17,10 +18,6 @@
 #include <vector>
 
 namespace nixery {
-
-// "/nix/store/<32 chars>-glibc-2.36" -> "glibc-2.36"; empty if not a
-// store path.
-std::string store_path_name(std::string_view path);
 
 std::map<std::string, std::uint64_t>
 popularity_counts(const std::vector<StorePath>& paths);

@@ -29,6 +29,7 @@ namespace {
 // enough to keep a helper with a few threads far under 64 MB.
 constexpr std::size_t tar_chunk = 1 << 20;
 constexpr std::size_t read_chunk = 1 << 20;
+constexpr std::uint64_t writeback_chunk = 8 << 20;
 
 [[noreturn]] void throw_errno(const std::string& what)
 {
@@ -47,6 +48,7 @@ struct LayerWriter::State {
     Sha256 tar_hash;
     Sha256 gz_hash;
     std::uint64_t gz_size = 0;
+    std::uint64_t written_back = 0;
     GzipEncoder gzip;
     std::vector<std::uint8_t> pending;
     std::vector<char> read_buf;
@@ -54,12 +56,15 @@ struct LayerWriter::State {
     std::exception_ptr error; // thrown inside a libarchive callback
     bool finished = false;
 
-    explicit State(const std::string& root)
-        : file(root), gzip([this](const std::uint8_t* p, std::size_t n) {
-              gz_hash.update(p, n);
-              gz_size += n;
-              file.write(p, n);
-          })
+    State(const std::string& root, CompressionPool* pool)
+        : file(root), gzip(
+                          [this](const std::uint8_t* p, std::size_t n) {
+                              gz_hash.update(p, n);
+                              file.write(p, n);
+                              gz_size += n;
+                              start_writeback();
+                          },
+                          pool)
     {
         pending.reserve(tar_chunk);
     }
@@ -68,6 +73,18 @@ struct LayerWriter::State {
     {
         if (ar != nullptr) {
             archive_write_free(ar);
+        }
+    }
+
+    // Start writing finished parts of the blob to disk while compression
+    // goes on, so that the fsync before publication has little left to do.
+    void start_writeback()
+    {
+        if (gz_size - written_back >= writeback_chunk) {
+            ::sync_file_range(file.fd(), static_cast<off_t>(written_back),
+                              static_cast<off_t>(gz_size - written_back),
+                              SYNC_FILE_RANGE_WRITE);
+            written_back = gz_size;
         }
     }
 
@@ -140,8 +157,8 @@ struct LayerWriter::State {
     }
 };
 
-LayerWriter::LayerWriter(const std::string& storage_root)
-    : state_(std::make_unique<State>(storage_root))
+LayerWriter::LayerWriter(const std::string& storage_root, CompressionPool* pool)
+    : state_(std::make_unique<State>(storage_root, pool))
 {
     State& s = *state_;
     s.read_buf.resize(read_chunk);

@@ -15,6 +15,8 @@
 // layer is the same on a host that optimised its store and one that did not.
 #pragma once
 
+#include "gzip.h"
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -33,8 +35,10 @@ struct BlobInfo {
 
 class LayerWriter {
   public:
-    // Streams into a temporary file under <storage_root>/tmp.
-    explicit LayerWriter(const std::string& storage_root);
+    // Streams into a temporary file under <storage_root>/tmp; compresses
+    // on `pool` when given (the bytes are the same either way).
+    explicit LayerWriter(const std::string& storage_root,
+                         CompressionPool* pool = nullptr);
     ~LayerWriter();
     LayerWriter(const LayerWriter&) = delete;
     LayerWriter& operator=(const LayerWriter&) = delete;

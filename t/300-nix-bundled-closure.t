@@ -16,15 +16,17 @@ plan skip_all => 'needs root (chroot)' if $> != 0;
 my $tmp = tempdir(CLEANUP => 1);
 my ($r, $status) = resolve('--pkgs-path', "$Nixery::Closure::ROOT/nix/pkgs",
     '--gc-roots', "$tmp/roots",
-    'shell/git/htop/curl/python3/python3packages.requests');
+    'shell/git/htop/curl/python3/python3packages.requests/perl/'
+    . 'perlpackages.json/jq/hello');
 is($status, 0, 'resolved') or diag explain $r;
 is($r->{status}, 'ok', 'status ok');
 my $c = $r->{closure};
 my %in = map { $_->{path} => 1 } @{ $c->{paths} };
-is(scalar @{ $c->{roots} }, 11, 'eleven requested outputs');
+is(scalar @{ $c->{roots} }, 15, 'fifteen requested outputs');
 ok(!(grep { !$in{$_} } @{ $c->{roots} }), 'every root in the closure');
 is_deeply($c->{attributes}, [sort qw(bashInteractive cacert coreutils curl
-    git htop iana-etc moreutils nano python3 python3Packages.requests)],
+    git hello htop iana-etc jq moreutils nano perl perlPackages.JSON python3
+    python3Packages.requests)],
     'attribute paths') or diag explain $c->{attributes};
 my @outside = grep { !$in{$_} } map { @{ $_->{references} } } @{ $c->{paths} };
 is_deeply(\@outside, [], 'every reference inside the closure');
@@ -60,6 +62,13 @@ my %run = (
         qr/^2\.28\./,
     'curl --version' => qr/^curl 7\./,
     'ls /nix/store' => qr/-glibc-/,
+    'hello' => qr/^Hello, world!$/,
+    'jq -n 1+1' => qr/^2$/,
+    'nano --version' => qr/GNU nano, version 7/,
+    q{perl -MJSON -e 'print encode_json([1]), qq(\\n)'} => qr/^\[1\]$/,
+    'git init -q /tmp/r && git -C /tmp/r status --porcelain && echo inited'
+        => qr/^inited$/,
+    'echo sponged | sponge /tmp/s && cat /tmp/s' => qr/^sponged$/,
 );
 for my $cmd (sort keys %run) {
     my $out = `env -i PATH=/bin /usr/sbin/chroot '$root' /bin/bash -c "$cmd" 2>&1`;

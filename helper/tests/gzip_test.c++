@@ -30,12 +30,15 @@ std::string gunzip(const std::string& gz)
     return out;
 }
 
-std::string compress(const std::string& data, std::size_t chunk)
+std::string compress(const std::string& data, std::size_t chunk,
+                     CompressionPool* pool = nullptr)
 {
     std::string gz;
-    GzipEncoder enc([&](const std::uint8_t* p, std::size_t n) {
-        gz.append(reinterpret_cast<const char*>(p), n);
-    });
+    GzipEncoder enc(
+        [&](const std::uint8_t* p, std::size_t n) {
+            gz.append(reinterpret_cast<const char*>(p), n);
+        },
+        pool);
     for (std::size_t i = 0; i < data.size(); i += chunk) {
         enc.write(data.data() + i, std::min(chunk, data.size() - i));
     }
@@ -83,6 +86,39 @@ TEST(Gzip, DeterministicAndHeaderHasNoTime)
     EXPECT_EQ(a.substr(4, 4), std::string(4, '\0')); // MTIME
     // Small odd-sized writes still decode to the same bytes.
     EXPECT_EQ(gunzip(compress(data, 4093)), data);
+}
+
+TEST(Gzip, PoolGivesTheSameBytes)
+{
+    std::string data = sample(7 * gzip_block + 12345);
+    std::string inline_gz = compress(data, 65536);
+    for (unsigned threads : {1u, 3u}) {
+        CompressionPool pool(threads);
+        EXPECT_EQ(compress(data, 65536, &pool), inline_gz) << threads;
+    }
+    EXPECT_EQ(gunzip(inline_gz), data);
+}
+
+TEST(Gzip, BlockBoundaries)
+{
+    CompressionPool pool(2);
+    for (std::size_t size :
+         {gzip_block - 1, gzip_block, gzip_block + 1, 2 * gzip_block}) {
+        std::string data = sample(size);
+        EXPECT_EQ(gunzip(compress(data, gzip_block, &pool)), data) << size;
+    }
+}
+
+TEST(Gzip, DictionaryPrimesTheNextBlock)
+{
+    // A block repeating the end of the previous one compresses to little:
+    // the previous block's tail is the dictionary.
+    std::string text = sample(4000).substr(3000); // random bytes
+    Bytes dict(text.begin(), text.end());
+    Bytes with = deflate_block(dict, dict, false);
+    Bytes without = deflate_block(dict, Bytes(), false);
+    EXPECT_LT(with.size() * 2, without.size());
+    EXPECT_GE(without.size(), dict.size());
 }
 
 } // namespace

@@ -84,7 +84,7 @@ TEST(ImageConfig, DescribesLayers)
 {
     std::vector<std::string> paths;
     for (int i = 0; i < 10; ++i) {
-        paths.push_back("/nix/store/h" + std::to_string(i) + "-pkg" +
+        paths.push_back("/nix/store/h" + std::to_string(9 - i) + "-pkg" +
                         std::to_string(i) + "-1.0");
     }
     std::string d = describe_store_layer(paths);

@@ -12,14 +12,6 @@ std::string p(const char* name)
 }
 } // namespace
 
-TEST(Popcount, StorePathName)
-{
-    EXPECT_EQ(store_path_name(p("glibc-2.36")), "glibc-2.36");
-    EXPECT_EQ(store_path_name("/nix/store/short-x"), "");
-    EXPECT_EQ(store_path_name("/usr/lib/" + std::string(40, 'a')), "");
-    EXPECT_EQ(store_path_name(p("glibc-2.36") + "/lib"), "");
-}
-
 TEST(Popcount, CountsReferencesAndDropsSingles)
 {
     // glibc: referenced by itself, ncurses and bash (3); ncurses by bash

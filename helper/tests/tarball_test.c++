@@ -170,6 +170,24 @@ TEST_F(Tarball, SameTreeSameBytes)
     EXPECT_EQ(a.size, b.size);
 }
 
+TEST_F(Tarball, StorePathsThatAreFilesOrSymlinks)
+{
+    std::string s = dir / "store/nix/store/";
+    write_file(s + "bbb-script.sh", "#!/bin/sh\n", 0555);
+    ::symlink("/nix/store/aaa-pkg-1.0/bin/tool", (s + "ccc-link").c_str());
+    LayerWriter w(dir / "storage");
+    w.add_tree("nix/store/bbb-script.sh", s + "bbb-script.sh");
+    w.add_tree("nix/store/ccc-link", s + "ccc-link");
+    BlobInfo b = w.finish();
+    auto members = read_layer(dir / ("storage/" + blob_path(b.digest_hex)));
+    ASSERT_EQ(members.size(), 2u);
+    EXPECT_EQ(members[0].first, "nix/store/bbb-script.sh");
+    EXPECT_EQ(members[0].second.mode, 0555u);
+    EXPECT_EQ(members[0].second.data, "#!/bin/sh\n");
+    EXPECT_EQ(members[1].second.type, unsigned(AE_IFLNK));
+    EXPECT_EQ(members[1].second.target, "/nix/store/aaa-pkg-1.0/bin/tool");
+}
+
 TEST_F(Tarball, MissingPathThrowsAndPublishesNothing)
 {
     LayerWriter w(dir / "storage");

@@ -119,6 +119,29 @@ while IFS= read -r f; do
     echo "$f" >> "$work/elf"
 done < "$work/candidates"
 
+# Replaces bin/X by a wrapper (wrapper.c) that sets variables, then runs
+# the real program, moved to bin/.X-wrapped:
+#   wrap_program bin/perl PERL5LIB "$out/share/perl5:..." [NAME VALUE]...
+wrap_program() {
+    prog=$1
+    shift
+    real=$(dirname "$out/$prog")/.$(basename "$prog")-wrapped
+    mv "$out/$prog" "$real"
+    {
+        printf '#define WRAPPED "%s"\n' "$real"
+        printf '#define WRAPPER_VARS'
+        while [ $# -ge 2 ]; do
+            printf ' "%s", "%s",' "$1" "$2"
+            shift 2
+        done
+        printf '\n'
+    } > "$work/wrapper.h"
+    cc -O2 -Wall -Werror -include "$work/wrapper.h" -o "$out/$prog" "$wrapper"
+    patchelf --set-interpreter "$loader" --set-rpath "$libdirs" "$out/$prog"
+    patchelf --shrink-rpath "$out/$prog"
+    echo "$out/$prog" >> "$work/elf"
+}
+
 # 4. The package's own finishing touches.
 if [ -n "${postInstall:-}" ]; then
     (cd "$out" && eval "$postInstall")

@@ -37,6 +37,7 @@ let
           inherit system debs exclude postInstall;
           builder = "/bin/sh";
           args = [ ./builder.sh ];
+          wrapper = ./wrapper.c;
           deps = map toString deps;
           glibc = if glibc == null then "" else glibc;
           stamps = map dpkgStamp debs;
@@ -45,6 +46,11 @@ let
         inherit pname version;
         meta = { platforms = [ supported ]; };
       };
+
+  # ncurses programs look for terminfo at Debian's paths otherwise.
+  terminfo = prog: ''
+    wrap_program ${prog} TERMINFO_DIRS "${self.ncurses}/lib/terminfo:/lib/terminfo:/share/terminfo"
+  '';
 
   self = {
     # --- libraries -------------------------------------------------------
@@ -181,15 +187,22 @@ let
     nano = mk {
       pname = "nano"; version = "7.2"; debs = [ "nano" ];
       deps = [ self.ncurses ];
+      postInstall = terminfo "bin/nano";
     };
     git = mk {
       pname = "git"; version = "2.39.5"; debs = [ "git" ];
       deps = [ self.zlib self.pcre2 self.expat self.libcurl-gnutls self.perl
                self.bash ];
+      # Its helpers and templates are where Debian put them, in $out.
+      postInstall = ''
+        wrap_program bin/git GIT_EXEC_PATH "$out/lib/git-core" \
+          GIT_TEMPLATE_DIR "$out/share/git-core/templates"
+      '';
     };
     htop = mk {
       pname = "htop"; version = "3.2.2"; debs = [ "htop" ];
       deps = [ self.ncurses self.libnl ];
+      postInstall = terminfo "bin/htop";
     };
     curl = mk {
       pname = "curl"; version = "7.88.1"; debs = [ "curl" ];
@@ -277,6 +290,22 @@ let
       pname = "perl"; version = "5.36.0";
       debs = [ "perl-base" "perl" "libperl5.36" "perl-modules-5.36" ];
       deps = [ self.bzip2 self.libxcrypt self.db self.gdbm self.zlib ];
+      # Debian's @INC, moved into $out, then the image's own directories
+      # (where perlPackages installed next to perl appear).
+      postInstall = ''
+        inc=
+        for d in etc/perl lib/x86_64-linux-gnu/perl5/5.36 share/perl5 \
+                 lib/x86_64-linux-gnu/perl-base lib/x86_64-linux-gnu/perl/5.36 \
+                 share/perl/5.36; do
+          inc="$inc$out/$d:"
+        done
+        inc="$inc/share/perl5:/lib/x86_64-linux-gnu/perl5/5.36"
+        for p in perl perl5.36.0; do
+          if [ -e "bin/$p" ] && [ ! -L "bin/$p" ]; then
+            wrap_program "bin/$p" PERL5LIB "$inc"
+          fi
+        done
+      '';
     };
     perlPackages = {
       JSON = mk {

@@ -9,6 +9,7 @@
 #include "ngx/ngx.h"
 
 #include "ngx/queue.h"
+#include "ngx/worker.h"
 
 #include <type_traits>
 
@@ -28,6 +29,8 @@ struct LocConf {
 static_assert(std::is_trivially_destructible_v<LocConf>);
 
 struct MainConf {
+    // nixery_index_cache: the per-worker index cache (worker.h).
+    IndexCacheConf index_cache;
     // nixery_redis, nixery_wait_timeout...: the build queue (queue.h).
     QueueConf queue;
 };

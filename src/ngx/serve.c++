@@ -2,7 +2,9 @@
 
 #include "ngx/module.h"
 #include "ngx/response.h"
+#include "ngx/worker.h"
 
+#include "index_cache.h"
 #include "media_types.h"
 #include "storage_layout.h"
 
@@ -276,60 +278,115 @@ try {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
-ngx_int_t serve_from_index(ngx_http_request_t* r, std::string_view key) noexcept
-try {
+namespace {
+
+enum class Lookup { found, missing, failed };
+
+// The index entry for `key`: from this worker's cache unless `fresh`, else
+// from disk (and then remembered).
+Lookup lookup_entry(ngx_http_request_t* r, std::string_view key,
+                    const std::string& cache_key, bool fresh, IndexEntry& entry)
+{
+    IndexCache* cache = nullptr;
+    if (WorkerState* w = worker_state()) {
+        cache = &w->index_cache;
+    }
+    std::int64_t now = ngx_time();
+    if (cache != nullptr && !fresh) {
+        if (const IndexEntry* cached = cache->find(cache_key, now)) {
+            entry = *cached;
+            return Lookup::found;
+        }
+    }
     std::string text;
     switch (read_index(r, key, text)) {
     case IndexRead::ok:
         break;
     case IndexRead::missing:
-        return NGX_DECLINED;
+        return Lookup::missing;
     case IndexRead::failed:
-        return internal_error(r);
+        return Lookup::failed;
     }
-    std::optional<IndexEntry> entry = parse_index_entry(text);
-    if (!entry) {
+    std::optional<IndexEntry> parsed = parse_index_entry(text);
+    if (!parsed) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "nixery: malformed index entry %*s", key.size(),
                       key.data());
-        return NGX_DECLINED;
+        return Lookup::missing;
     }
-    if (entry->expired(ngx_time())) {
-        return NGX_DECLINED;
+    if (parsed->expired(now)) {
+        return Lookup::missing;
     }
+    entry = std::move(*parsed);
+    if (cache != nullptr) {
+        cache->put(cache_key, entry, now);
+    }
+    return Lookup::found;
+}
+
+} // namespace
+
+ngx_int_t serve_from_index(ngx_http_request_t* r, std::string_view key) noexcept
+try {
+    // Cache entries are per storage root: locations may use different ones.
+    const ngx_str_t& root = loc_conf(r)->storage;
+    std::string cache_key(reinterpret_cast<char*>(root.data), root.len);
+    cache_key.push_back('/');
+    cache_key += key;
 
     ManifestKind kind = choose_manifest_kind(accept_lines(r));
-    const std::string& hex = entry->hex(kind);
-    ngx_str_t path;
-    ngx_open_file_info_t of;
-    if (!storage_path(r, manifest_path(kind, hex), path)) {
-        return NGX_ERROR;
+    for (bool fresh : {false, true}) {
+        IndexEntry entry;
+        switch (lookup_entry(r, key, cache_key, fresh, entry)) {
+        case Lookup::found:
+            break;
+        case Lookup::missing:
+            return NGX_DECLINED;
+        case Lookup::failed:
+            return internal_error(r);
+        }
+        const std::string& hex = entry.hex(kind);
+        ngx_str_t path;
+        ngx_open_file_info_t of;
+        if (!storage_path(r, manifest_path(kind, hex), path)) {
+            return NGX_ERROR;
+        }
+        switch (open_stored(r, path, of)) {
+        case Opened::ok:
+            break;
+        case Opened::missing:
+            // A remembered entry may be out of date: read the disk again.
+            if (WorkerState* w = worker_state()) {
+                w->index_cache.erase(cache_key);
+            }
+            if (!fresh) {
+                continue;
+            }
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "nixery: index entry %*s names a missing manifest "
+                          "\"%s\"",
+                          key.size(), key.data(), path.data);
+            return NGX_DECLINED;
+        case Opened::failed:
+            return internal_error(r);
+        }
+        if (static_cast<std::uint64_t>(of.size) != entry.size(kind)) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "nixery: \"%s\" has %O bytes, its index entry %*s "
+                          "says %uL",
+                          path.data, of.size, key.size(), key.data(),
+                          static_cast<uint64_t>(entry.size(kind)));
+            return internal_error(r,
+                                  "stored manifest does not match the index");
+        }
+        // The response depends on Accept: caches must not mix the flavours.
+        if (add_header(r, ngx_string("Vary"), ngx_string("Accept")) ==
+            nullptr) {
+            return NGX_ERROR;
+        }
+        return send_file(r, path, of, manifest_media_type(kind), hex);
     }
-    switch (open_stored(r, path, of)) {
-    case Opened::ok:
-        break;
-    case Opened::missing:
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "nixery: index entry %*s names a missing manifest "
-                      "\"%s\"",
-                      key.size(), key.data(), path.data);
-        return NGX_DECLINED;
-    case Opened::failed:
-        return internal_error(r);
-    }
-    if (static_cast<std::uint64_t>(of.size) != entry->size(kind)) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "nixery: \"%s\" has %O bytes, its index entry %*s "
-                      "says %uL",
-                      path.data, of.size, key.size(), key.data(),
-                      static_cast<uint64_t>(entry->size(kind)));
-        return internal_error(r, "stored manifest does not match the index");
-    }
-    // The response depends on Accept: caches must not mix the flavours.
-    if (add_header(r, ngx_string("Vary"), ngx_string("Accept")) == nullptr) {
-        return NGX_ERROR;
-    }
-    return send_file(r, path, of, manifest_media_type(kind), hex);
+    return NGX_DECLINED;
 } catch (...) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }

@@ -54,6 +54,10 @@ sub make_fixture_store {
     my $d = sub { "$prefix$p{$_[0]}" };
 
     spew($d->('glibc') . '/lib/libc.so.6', "libc " x 1000, 0555);
+    # Big enough for several gzip blocks (1 MiB each), partly compressible.
+    spew($d->('glibc') . '/lib/libbig.so',
+        join('', map { Digest::SHA::sha256($_) . "block $_\n" } 1 .. 90000),
+        0444);
     link($d->('glibc') . '/lib/libc.so.6', $d->('glibc') . '/lib/libc-hard.so')
         or croak "link: $!";
     spew($d->('bash') . '/bin/bash', "#!/bin/bash-ish\n$p{glibc}\n", 0555);

@@ -6,6 +6,16 @@
 # temporary prefix on a free port, and ends with done(), which asserts that
 # error.log has no [alert], [crit] or [emerg] line and that no worker exited
 # on a signal.
+#
+#     my $t = Nixery::Test->new;
+#     $t->write_config($t->registry_conf(server => 'sendfile on;'));
+#     $t->run;
+#     my $r = $t->http(GET => '/v2/', headers => [ [ Accept => '*/*' ] ]);
+#     is($r->{status}, 200); is($t->error_code($r), '');
+#     $t->curl('https', $port, '/v2/', '-k');    # TLS and the like
+#     $t->done;
+#
+# Storage trees with real images: Nixery::Fixture.
 package Nixery::Test;
 
 use strict;

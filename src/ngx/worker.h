@@ -1,0 +1,65 @@
+// State each nginx worker owns: made in init_process, destroyed in
+// exit_process (never at configuration time, so the master holds none of
+// it and nothing is shared across fork). Only the worker's own event loop
+// touches it.
+#pragma once
+
+#include "ngx/ngx.h"
+
+#include "index_cache.h"
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace nixery {
+
+// Request keys already computed for "<name>\0<tag>": parsing the name and
+// hashing the canonical request is most of the module's own work on a
+// cached manifest, and the result never changes. Bounded by forgetting
+// everything when full (it is only a memo).
+class RequestKeyMemo {
+  public:
+    explicit RequestKeyMemo(std::size_t max_entries) : max_(max_entries) {}
+    // The remembered key, or nullptr.
+    const std::string* find(std::string_view name, std::string_view tag) const;
+    void put(std::string_view name, std::string_view tag, std::string key);
+
+  private:
+    static std::string memo_key(std::string_view name, std::string_view tag);
+    std::size_t max_;
+    std::unordered_map<std::string, std::string> keys_;
+};
+
+struct WorkerState {
+    IndexCache index_cache;
+    RequestKeyMemo request_keys;
+};
+
+// The calling worker's state; nullptr before init_process (configuration
+// tests, the master) or when it could not be made.
+WorkerState* worker_state() noexcept;
+
+// `nixery_index_cache max=N [valid=time] | off`; lives in the module's
+// main conf.
+struct IndexCacheConf {
+    ngx_uint_t max; // entries per worker; 0 = off
+    time_t valid;   // seconds an entry read from disk is reused
+};
+
+// Set every field unset (create_main_conf) / apply the defaults
+// (init_main_conf).
+void index_cache_conf_create(IndexCacheConf* conf) noexcept;
+void index_cache_conf_init(IndexCacheConf* conf) noexcept;
+
+// The `nixery_index_cache` directive; `cmd->offset` is the offset of the
+// IndexCacheConf in the main conf.
+char* index_cache_set(ngx_conf_t* cf, ngx_command_t* cmd, void* conf) noexcept;
+
+// Per worker: make (init_process) and destroy (exit_process) the state.
+ngx_int_t worker_init_process(ngx_cycle_t* cycle,
+                              const IndexCacheConf* conf) noexcept;
+void worker_exit_process(ngx_cycle_t* cycle) noexcept;
+
+} // namespace nixery
