@@ -1,12 +1,13 @@
 # conf/nixery.conf, the shipped example, runs as written (paths and ports
 # swapped for the test's): static site at /, registry on /v2/, TLS, the
-# plain-HTTP redirect.
+# plain-HTTP redirect, and the build queue's Redis (a private one).
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Nixery::Fixture;
+use Nixery::Queue;
 use Nixery::Test;
 
 my $t = Nixery::Test->new;
@@ -20,6 +21,8 @@ $t->write_file('html/index.html', "<p>welcome</p>\n");
 
 my $example = $t->read_file("$Nixery::Test::ROOT/conf/nixery.conf")
     // BAIL_OUT('conf/nixery.conf missing');
+my $q = Nixery::Queue->new($t, tcp => 1);
+$q->start_redis;
 my $tls = Nixery::Test::free_port();
 my %swap = (
     'listen 80;' => 'listen 127.0.0.1:%%PORT%%;',
@@ -29,6 +32,7 @@ my %swap = (
     '/var/log/nginx/' => "$dir/logs/",
     '/srv/www' => "$dir/html",
     '/var/lib/nixery' => '%%STORAGE%%',
+    '127.0.0.1:6379' => $q->address,
 );
 for my $from (keys %swap) {
     my $n = ($example =~ s/\Q$from\E/$swap{$from}/g);

@@ -1,10 +1,11 @@
 # The shipped production examples run as written, with only paths, ports
-# and the package source swapped for the test's: conf/registry.conf (TLS,
+# and the package source swapped for the test's: conf/nixery.conf (TLS,
 # the front page, the registry and the build queue) in nginx, and the
 # helper started with conf/nixery-helper.service's ExecStart and
 # Environment lines, against a redis-server on TCP. skopeo pulls over
 # HTTPS an image the helper builds; the front page is the one
-# scripts/render-site.sh --tls writes for a channel source.
+# scripts/render-site.sh --tls writes for a channel source. (t/035 runs
+# the same nginx example with a fixture image.)
 use strict;
 use warnings;
 use FindBin;
@@ -26,15 +27,15 @@ my $tls = Nixery::Test::free_port();
 my %swap = (
     '/usr/local/bin/nixery-helper' => "$Nixery::Test::BUILD/cmake/helper/nixery-helper",
     '/usr/local/share/nixery/nix' => "$root/nix",
-    '/var/lib/nixery/storage' => $t->storage,
-    '/var/lib/nixery/tmp' => "$dir/tmp",
+    '/var/lib/nixery' => $t->storage,
+    '/var/cache/nixery' => "$dir/tmp",
     '127.0.0.1:6379' => $redis,
     'listen 80;' => 'listen 127.0.0.1:%%PORT%%;',
     'listen 443 ssl;' => "listen 127.0.0.1:$tls ssl;",
     '/etc/ssl/certs/registry.example.com.pem' => "$dir/conf/tls.crt",
     '/etc/ssl/private/registry.example.com.key' => "$dir/conf/tls.key",
     '/var/log/nginx/' => "$dir/logs/",
-    '/var/www/nixery' => "$dir/html",
+    '/srv/www' => "$dir/html",
 );
 sub swap {
     my ($text) = @_;
@@ -66,12 +67,12 @@ mkdir "$dir/tmp";
 ok($q->wait_helper('unit'), 'the helper runs with the unit\'s flags')
     or diag($t->read_file('logs/helper.log'));
 
-# nginx with conf/registry.conf; the module loads at the top level.
+# nginx with conf/nixery.conf; the module loads at the top level.
 command('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
     'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=localhost',
     '-days', '2', '-keyout', "$dir/conf/tls.key", '-out', "$dir/conf/tls.crt");
-my $example = $t->read_file("$root/conf/registry.conf")
-    // BAIL_OUT('conf/registry.conf missing');
+my $example = $t->read_file("$root/conf/nixery.conf")
+    // BAIL_OUT('conf/nixery.conf missing');
 like($example, qr/^# +load_module modules\/ngx_http_nixery_module\.so;/m,
     'the example says how to load the module');
 $t->write_config($t->http_conf("    include /etc/nginx/mime.types;\n"
