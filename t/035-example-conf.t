@@ -1,6 +1,7 @@
 # conf/nixery.conf, the shipped example, runs as written (paths and ports
 # swapped for the test's): static site at /, registry on /v2/, TLS, the
-# plain-HTTP redirect, and the build queue's Redis (a private one).
+# plain-HTTP redirect, and the build queue (a private Redis and a helper
+# with the fake builder; t/530 runs it with the real one).
 use strict;
 use warnings;
 use FindBin;
@@ -23,6 +24,7 @@ my $example = $t->read_file("$Nixery::Test::ROOT/conf/nixery.conf")
     // BAIL_OUT('conf/nixery.conf missing');
 my $q = Nixery::Queue->new($t, tcp => 1);
 $q->start_redis;
+$q->start_helper('helper');
 my $tls = Nixery::Test::free_port();
 my %swap = (
     'listen 80;' => 'listen 127.0.0.1:%%PORT%%;',
@@ -50,8 +52,8 @@ is($r->{body}, "<p>welcome</p>\n", 'static site');
 $r = $t->curl('https', $tls, '/v2/shell/git/manifests/latest', '-k');
 is($r->{status}, 200, 'registry manifest');
 ok($r->{body} eq $img->{docker}{bytes}, 'registry manifest body');
-$r = $t->curl('https', $tls, '/v2/shell/git/manifests/nope', '-k');
-is($t->error_code($r), 'MANIFEST_UNKNOWN', 'registry error');
+$r = $t->curl('https', $tls, '/v2/shell/missingpkg/manifests/latest', '-k');
+is($t->error_code($r), 'MANIFEST_UNKNOWN', 'registry error (through the queue)');
 ok(-s "$dir/logs/registry.access.log", 'access log written');
 
 $t->done;
