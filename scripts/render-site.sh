@@ -13,7 +13,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-tls= moving_ttl=3600
+tls='' moving_ttl=3600
 while [ $# -gt 1 ]; do
     case $1 in
         --tls) tls=1; shift ;;

@@ -13,6 +13,7 @@
 # redis.log), redis/ (the socket), nginx/ (config, pid, temp files), www/
 # (the front page), tmp/ (the helper's GC roots) and pids/ (one file per
 # process, for tests and scripts).
+# shellcheck disable=SC2317 # stop_all and signal_and_wait run from traps
 set -euo pipefail
 
 ROOT=${ROOT:?} BUILD=${BUILD:?} STATE=${STATE:?} PORT=${PORT:-8080}
@@ -146,6 +147,8 @@ log "      front page: http://127.0.0.1:$PORT/   logs: $STATE/logs/"
 wait -n "${pids[@]}" || true
 for name in "${!pids[@]}"; do
     state=$(awk '{ print $3 }' "/proc/${pids[$name]}/stat" 2> /dev/null) || true
-    [ -n "$state" ] && [ "$state" != Z ] || log "$name exited"
+    if [ -z "$state" ] || [ "$state" = Z ]; then
+        log "$name exited"
+    fi
 done
 exit 1
