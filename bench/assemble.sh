@@ -71,9 +71,18 @@ awk -v b="$bytes" -v g="$t_gzip" -v i="$t_igzip" -v h="$best" \
 # Memory while writing one 1 GB layer (20 hard links to a 50 MB file).
 rm -rf "$dir/prefix" "$dir/storage" "$dir"/base.*
 python3 "$here/make_store.py" "$dir/prefix" "$dir/closure.json" 0 --one-big 20
+tar -C "$dir/prefix" --hard-dereference -cf - nix/store > /dev/null
+read -r t_one _ < <(measure bash -c "tar -C '$dir/prefix' --hard-dereference \
+    -cf - nix/store | igzip -1 -c > '$dir/base.igz'")
 read -r t rss < <(measure "$assemble" --storage "$dir/storage" \
     --closure "$dir/closure.json" --name bench --store-prefix "$dir/prefix")
 layer=$(find "$dir/storage/blobs" -type f -size +1M | head -1)
-awk -v t="$t" -v rss="$rss" -v s="$(stat -c %s "$layer")" 'BEGIN {
-    printf "one 1 GB layer:   %6.2f s  %7.1f MB/s  gzip %.0f MB  peak RSS %.1f MB (target < 64)\n", t, 1048.6 / t, s / 1e6, rss / 1024
+awk -v t="$t" -v i="$t_one" -v rss="$rss" -v s="$(stat -c %s "$layer")" \
+    -v b="$(du -sb --apparent-size -l "$dir/prefix/nix/store" | cut -f1)" 'BEGIN {
+    mb = b / 1e6
+    printf "one %.0f MB layer:\n", mb
+    printf "tar | igzip -1    %6.2f s  %7.1f MB/s\n", i, mb / i
+    printf "nixery-assemble   %6.2f s  %7.1f MB/s  gzip %.0f MB  peak RSS %.1f MB (target < 64)\n", t, mb / t, s / 1e6, rss / 1024
+    printf "ratio vs tar|igzip -1: %.2fx (one layer: blocks on all cores, but\n", i / t
+    printf "  the helper fsyncs %.0f MB, tar | igzip leaves it in the page cache)\n", s / 1e6
 }'

@@ -48,7 +48,7 @@ def main():
             size = 0
             for _, p in host_files():
                 with open(p, "rb") as src:
-                    data = src.read()
+                    data = src.read((50 << 20) - size)
                 f.write(data)
                 size += len(data)
                 if size >= 50 << 20:

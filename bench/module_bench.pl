@@ -1,9 +1,16 @@
-# See bench/module.sh. One nginx (1 worker, sendfile on, access_log off)
-# serves a fixture storage twice: through the registry at /v2/ and as plain
-# files at /static/ (alias to the storage root). wrk measures manifest
-# requests per second by tag through the module (index entry + manifest)
-# against the same manifest file as a static file; curl measures 100 MB blob
-# downloads both ways. Rounds alternate to spread machine noise evenly.
+# See bench/module.sh. Cached-manifest requests per second and 100 MiB blob
+# throughput through the module, against the same nginx binary serving the
+# same files as plain static files, in the same run.
+#
+# Three nginx instances (1 worker each, sendfile on, access_log off) serve
+# one fixture storage, each both through the registry (/v2/) and as static
+# files (/static/, an alias of the storage root); C has the index cache off.
+# Each round runs two wrk at the same time: one against the module on one
+# instance, one against the static file on another, swapping instances
+# every round. Both sides share the machine at the same moments, so load
+# from other processes (this machine is shared) hits both alike; the ratio
+# of each round is module/static, and the median ratio is printed. The
+# workers' CPU time per request (from /proc) is printed as well.
 use strict;
 use warnings;
 use FindBin;
@@ -13,25 +20,27 @@ use Test::More;
 use Nixery::Fixture;
 use Nixery::Test;
 
-my $rounds = $ENV{BENCH_ROUNDS} // 10;
-my $seconds = $ENV{BENCH_SECONDS} // 2;
-my $blob_runs = $ENV{BENCH_BLOB_RUNS} // 9;
+my $rounds = $ENV{BENCH_ROUNDS} // 8;
+my $seconds = $ENV{BENCH_SECONDS} // 3;
 
-my $t = Nixery::Test->new;
-my $fx = Nixery::Fixture->new($t->storage);
+my $first = Nixery::Test->new;
+my $fx = Nixery::Fixture->new($first->storage);
 my $img = $fx->add_image(name => 'shell/hello', layers => [
     map { { "etc/f$_" => "layer $_\n" x 100 } } 1 .. 12 ]);
-# 100 MB of incompressible-looking bytes, written in 1 MB chunks.
+# 100 MiB of incompressible-looking bytes.
 my $chunk = join '', map { pack 'N', ($_ * 2654435761) % 4294967296 } 1 .. 262144;
 my $big = '';
-$big .= substr($chunk, $_ % 7) . substr($chunk, 0, $_ % 7) for 1 .. 100;    # 100 MiB
+$big .= substr($chunk, $_ % 7) . substr($chunk, 0, $_ % 7) for 1 .. 100;
 my $blob = $fx->write_blob($big);
 undef $big;
 
-$t->write_config($t->http_conf(<<'CONF'));
+sub start {
+    my ($t, $cache) = @_;
+    $t->write_config($t->http_conf(<<"CONF"));
     sendfile on;
     tcp_nopush on;
     keepalive_requests 1000000;
+    nixery_index_cache $cache;
     server {
         listen 127.0.0.1:%%PORT%%;
         access_log off;
@@ -45,98 +54,106 @@ $t->write_config($t->http_conf(<<'CONF'));
         }
     }
 CONF
-$t->run;
-my $base = 'http://127.0.0.1:' . $t->port;
-my $accept = 'Accept: ' . $img->{docker}{media_type};
-my %url = (
-    module_manifest => "$base/v2/shell/hello/manifests/latest",
-    static_manifest => "$base/static/" . $fx->manifest_path('docker', $img->{docker}{hex}),
-    module_blob => "$base/v2/bench/blobs/$blob->{digest}",
-    static_blob => "$base/static/" . $fx->blob_path($blob->{hex}),
-);
+    $t->run;
+    return { t => $t, port => $t->port, worker => ($t->worker_pids)[0] };
+}
+my $A = start($first, 'max=1000 valid=10s');
+my $B = start(Nixery::Test->new(storage => $first->storage), 'max=1000 valid=10s');
+my $C = start(Nixery::Test->new(storage => $first->storage), 'off');
 
-# Both URLs must serve the same bytes before anything is timed.
+my $accept = 'Accept: ' . $img->{docker}{media_type};
+my %path = (
+    module_manifest => '/v2/shell/hello/manifests/latest',
+    static_manifest => '/static/' . $fx->manifest_path('docker', $img->{docker}{hex}),
+    module_blob => "/v2/bench/blobs/$blob->{digest}",
+    static_blob => '/static/' . $fx->blob_path($blob->{hex}),
+);
+sub url { "http://127.0.0.1:$_[0]{port}$path{$_[1]}" }
+
+# Every side serves the same bytes before anything is timed.
 for my $kind (qw(manifest blob)) {
-    my $m = `curl -s -H '$accept' $url{"module_$kind"} | sha256sum`;
-    my $s = `curl -s $url{"static_$kind"} | sha256sum`;
-    die "module and static $kind differ\n" unless $m eq $s && $m =~ /^[0-9a-f]{64}/;
+    my %sums;
+    for my $side ([ $A, "module_$kind" ], [ $C, "module_$kind" ], [ $B, "static_$kind" ]) {
+        my $u = url(@$side);
+        $sums{`curl -s -H '$accept' '$u' | sha256sum`} = 1;
+    }
+    die "module and static $kind differ\n" unless keys %sums == 1;
 }
 
-# CPU seconds (user + system) the worker has used so far.
-my ($worker) = $t->worker_pids;
 my $hz = `getconf CLK_TCK` + 0 || 100;
-sub worker_cpu {
-    open my $fh, '<', "/proc/$worker/stat" or die "worker $worker: $!";
+sub cpu {
+    my ($inst) = @_;
+    open my $fh, '<', "/proc/$inst->{worker}/stat" or die "worker: $!";
     my @f = split ' ', (<$fh> =~ s/^.*\) //r);
     return ($f[11] + $f[12]) / $hz;
 }
 
-# (requests per second, worker CPU microseconds per request)
-sub wrk_rps {
-    my ($url) = @_;
-    my $cpu = worker_cpu();
-    my $out = `wrk -t2 -c10 -d${seconds}s -H '$accept' '$url' 2>&1`;
-    $cpu = worker_cpu() - $cpu;
-    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/ or die "wrk: $out";
-    my ($n) = $out =~ /(\d+) requests in/ or die "wrk: $out";
-    die "wrk saw errors: $out" if $out =~ /Non-2xx|Socket errors/;
-    return ($rps, $cpu / $n * 1e6);
+sub bytes {
+    my ($n, $unit) = @_;
+    my %m = (B => 1, KB => 1024, MB => 1024**2, GB => 1024**3);
+    return $n * ($m{$unit} // die "unit $unit\n");
 }
 
-sub curl_bps {
-    my ($url) = @_;
-    my $out = `curl -s -o /dev/null -w '%{http_code} %{size_download} %{speed_download}' '$url'`;
-    my ($code, $size, $speed) = split ' ', $out;
-    die "curl: $out\n" unless $code == 200 && $size == $blob->{size};
-    return $speed;
+# Two wrk at once: [instance, path key, connections] each. Returns, per
+# side, { rps, bps, cpu_us (worker CPU per request) }.
+sub pair {
+    my @sides = @_;
+    my @cpu0 = map { cpu($_->[0]) } @sides;
+    my @fh;
+    for my $s (@sides) {
+        open my $fh, '-|', 'wrk', '-t1', "-c$s->[2]", "-d${seconds}s",
+            '-H', $accept, url($s->[0], $s->[1]) or die "wrk: $!";
+        push @fh, $fh;
+    }
+    my @out = map { local $/; my $o = readline($_) // ''; close $_; $o } @fh;
+    my @res;
+    for my $i (0 .. $#sides) {
+        my $o = $out[$i];
+        die "wrk saw errors:\n$o" if $o =~ /Non-2xx|Socket errors/;
+        my ($rps) = $o =~ /Requests\/sec:\s+([\d.]+)/ or die "wrk:\n$o";
+        my ($n) = $o =~ /(\d+) requests in/ or die "wrk:\n$o";
+        my ($tn, $tu) = $o =~ /Transfer\/sec:\s+([\d.]+)([KMG]?B)/ or die "wrk:\n$o";
+        push @res, { rps => $rps, bps => bytes($tn, $tu),
+            cpu_us => (cpu($sides[$i][0]) - $cpu0[$i]) / $n * 1e6 };
+    }
+    return @res;
 }
 
 sub median { my @s = sort { $a <=> $b } @_; $s[$#s / 2] }
+sub list { join ' ', map { sprintf '%.3f', $_ } @_ }
 
-# Paired runs in alternating order; the ratio of each pair, then the median
-# ratio, so load from other processes hits both sides alike.
-my (@rps_ratio, @mod_rps, @sta_rps, @cpu_ratio, @mod_cpu, @sta_cpu);
+my (%ratio, %cpu_ratio, %abs);
 for my $round (1 .. $rounds) {
-    my ($m, $s, $mc, $sc);
-    if ($round % 2) {
-        ($s, $sc) = wrk_rps($url{static_manifest});
-        ($m, $mc) = wrk_rps($url{module_manifest});
-    } else {
-        ($m, $mc) = wrk_rps($url{module_manifest});
-        ($s, $sc) = wrk_rps($url{static_manifest});
+    my ($m, $s) = $round % 2 ? ($A, $B) : ($B, $A);
+    my ($mr, $sr) = pair([ $m, 'module_manifest', 5 ], [ $s, 'static_manifest', 5 ]);
+    push @{ $ratio{manifest} }, $mr->{rps} / $sr->{rps};
+    push @{ $cpu_ratio{manifest} }, $sr->{cpu_us} / $mr->{cpu_us};
+    push @{ $abs{manifest} }, [ $mr->{rps}, $sr->{rps}, $mr->{cpu_us}, $sr->{cpu_us} ];
+
+    ($mr, $sr) = pair([ $m, 'module_blob', 1 ], [ $s, 'static_blob', 1 ]);
+    push @{ $ratio{blob} }, $mr->{bps} / $sr->{bps};
+    push @{ $abs{blob} }, [ $mr->{bps}, $sr->{bps} ];
+
+    if ($round <= $rounds / 2) {
+        ($mr, $sr) = pair([ $C, 'module_manifest', 5 ], [ $round % 2 ? $A : $B, 'static_manifest', 5 ]);
+        push @{ $ratio{nocache} }, $mr->{rps} / $sr->{rps};
     }
-    push @mod_rps, $m;
-    push @sta_rps, $s;
-    push @rps_ratio, $m / $s;
-    push @mod_cpu, $mc;
-    push @sta_cpu, $sc;
-    push @cpu_ratio, $sc / $mc;
-}
-my (@bps_ratio, @mod_bps, @sta_bps);
-for my $run (1 .. $blob_runs) {
-    my ($m, $s);
-    if ($run % 2) {
-        $s = curl_bps($url{static_blob});
-        $m = curl_bps($url{module_blob});
-    } else {
-        $m = curl_bps($url{module_blob});
-        $s = curl_bps($url{static_blob});
-    }
-    push @mod_bps, $m;
-    push @sta_bps, $s;
-    push @bps_ratio, $m / $s;
 }
 
-printf "module bench (1 worker; wrk -t2 -c10, %d paired %ds rounds; %d paired curl downloads of %.0f MiB)\n",
-    $rounds, $seconds, $blob_runs, $blob->{size} / 1048576;
-printf "  manifest by tag: module %.0f req/s, static %.0f req/s (medians); ratio %.3f (target >= 0.9)\n",
-    median(@mod_rps), median(@sta_rps), median(@rps_ratio);
-printf "  manifest by tag, worker CPU per request: module %.1f us, static %.1f us (medians); ratio %.3f\n",
-    median(@mod_cpu), median(@sta_cpu), median(@cpu_ratio);
-printf "  100 MiB blob:    module %.0f MB/s, static %.0f MB/s (medians); ratio %.3f (target >= 0.9)\n",
-    median(@mod_bps) / 1e6, median(@sta_bps) / 1e6, median(@bps_ratio);
-printf "  per-round manifest ratios: %s\n", join ' ', map { sprintf '%.3f', $_ } @rps_ratio;
-printf "  per-round CPU ratios:      %s\n", join ' ', map { sprintf '%.3f', $_ } @cpu_ratio;
-printf "  per-run blob ratios:       %s\n", join ' ', map { sprintf '%.3f', $_ } @bps_ratio;
-$t->done;
+my $col = sub { my ($k, $i) = @_; median(map { $_->[$i] } @{ $abs{$k} }) };
+printf "module bench: %d rounds of %ds, module and static measured at the same time\n",
+    $rounds, $seconds;
+printf "  manifest by tag: module %.0f req/s, static %.0f req/s; ratio %.3f (target >= 0.9)\n",
+    $col->('manifest', 0), $col->('manifest', 1), median(@{ $ratio{manifest} });
+printf "    worker CPU per request: module %.1f us, static %.1f us; ratio %.3f\n",
+    $col->('manifest', 2), $col->('manifest', 3), median(@{ $cpu_ratio{manifest} });
+printf "    with nixery_index_cache off: ratio %.3f\n", median(@{ $ratio{nocache} });
+printf "  100 MiB blob: module %.0f MB/s, static %.0f MB/s; ratio %.3f (target >= 0.9)\n",
+    $col->('blob', 0) / 1e6, $col->('blob', 1) / 1e6, median(@{ $ratio{blob} });
+printf "  per-round ratios: manifest %s\n", list(@{ $ratio{manifest} });
+printf "                    CPU      %s\n", list(@{ $cpu_ratio{manifest} });
+printf "                    no cache %s\n", list(@{ $ratio{nocache} });
+printf "                    blob     %s\n", list(@{ $ratio{blob} });
+
+$_->{t}->done for $A, $B, $C;
 done_testing;

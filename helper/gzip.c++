@@ -169,7 +169,8 @@ void GzipEncoder::submit_block(bool last)
     Bytes next_dict(block_.end() -
                         static_cast<long>(std::min(history, block_.size())),
                     block_.end());
-    if (pool_ == nullptr) {
+    if (pool_ == nullptr || pool_->saturated()) {
+        drain(0); // keep the output in order
         emit(deflate_block(block_, dict_, last));
     } else {
         auto input = std::make_shared<Bytes>(std::move(block_));

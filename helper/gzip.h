@@ -49,6 +49,12 @@ class CompressionPool {
     // many layers are built at once, and one big layer alone can use
     // every thread.
     std::size_t window() const noexcept;
+    // As many encoders at work as threads: each can compress its own
+    // blocks, and handing blocks over would only add thread switches.
+    bool saturated() const noexcept
+    {
+        return encoders_.load() >= threads_.size();
+    }
     void attach() noexcept { ++encoders_; }
     void detach() noexcept { --encoders_; }
 
@@ -68,7 +74,8 @@ class GzipEncoder {
     // Receives every compressed chunk, in order, on the writing thread.
     using Sink = std::function<void(const std::uint8_t*, std::size_t)>;
 
-    // Without a pool, blocks are compressed on the calling thread.
+    // Without a pool, or while the pool has as many encoders at work as
+    // threads, blocks are compressed on the calling thread.
     explicit GzipEncoder(Sink sink, CompressionPool* pool = nullptr);
     ~GzipEncoder();
     GzipEncoder(const GzipEncoder&) = delete;

@@ -3,6 +3,8 @@
 // docs/helper.md and docs/redis.md.
 #include "daemon.h"
 #include "log.h"
+#include "package_source.h"
+#include "popularity.h"
 #include "queue_builder.h"
 
 #include <csignal>
@@ -24,8 +26,16 @@ const char usage[] =
     "(default 127.0.0.1:6379)\n"
     "  --storage DIR         storage root shared with nginx (required)\n"
     "  --concurrency N       images built at once (default 1)\n"
-    "  --nix-dir DIR         the project's nix/ expressions\n"
-    "  --popularity FILE     package popularity JSON for layering\n"
+    "  --channel REF | --pkgs-repo URL | --pkgs-path DIR\n"
+    "                        package source (else NIXERY_CHANNEL > "
+    "NIXERY_PKGS_REPO\n"
+    "                        > NIXERY_PKGS_PATH)\n"
+    "  --nix-dir DIR         the project's nix/ expressions (default "
+    "$NIXERY_NIX_DIR\n"
+    "                        or ./nix)\n"
+    "  --gc-roots DIR        GC roots held while packing (default "
+    "$TMPDIR/nixery-gcroots)\n"
+    "  --popularity FILE|URL package popularity JSON for layering\n"
     "  --layer-budget N      store-path layers per image (default 94)\n"
     "  --build-timeout S     whole Nix call, seconds (default NIX_TIMEOUT "
     "or 600)\n"
@@ -39,7 +49,7 @@ const char usage[] =
     "  --fake-builder DIR    TEST AID: publish a made-up image instead of "
     "running Nix\n"
     "  --fake-delay-ms MS    TEST AID: make each fake build take MS\n"
-    "Package source: NIXERY_CHANNEL, NIXERY_PKGS_REPO or NIXERY_PKGS_PATH.\n";
+    "";
 
 [[noreturn]] void fail(const std::string& why)
 {
@@ -57,19 +67,6 @@ long number(const std::string& flag, const std::string& value, long min)
              value + "'");
     }
     return n;
-}
-
-bool is_commit(const std::string& tag)
-{
-    if (tag.size() != 40) {
-        return false;
-    }
-    for (char c : tag) {
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return false;
-        }
-    }
-    return true;
 }
 
 } // namespace
@@ -90,10 +87,12 @@ int main(int argc, char** argv)
          std::getenv("NIX_TIMEOUT") ? std::getenv("NIX_TIMEOUT") : "600"},
     };
     const char* known[] = {
-        "--redis",        "--storage",      "--concurrency",    "--nix-dir",
-        "--popularity",   "--layer-budget", "--build-timeout",  "--unknown-ttl",
-        "--moving-ttl",   "--heartbeat",    "--max-deliveries", "--helper-id",
-        "--fake-builder", "--fake-delay-ms"};
+        "--redis",         "--storage",        "--concurrency",
+        "--nix-dir",       "--popularity",     "--layer-budget",
+        "--build-timeout", "--unknown-ttl",    "--moving-ttl",
+        "--heartbeat",     "--max-deliveries", "--helper-id",
+        "--fake-builder",  "--fake-delay-ms",  "--channel",
+        "--pkgs-repo",     "--pkgs-path",      "--gc-roots"};
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--help" || a == "-h") {
@@ -147,11 +146,35 @@ int main(int argc, char** argv)
             {flags["--fake-builder"], options.storage_root,
              std::chrono::milliseconds(
                  number("--fake-delay-ms", flags["--fake-delay-ms"], 0))});
-        options.pinned = is_commit;
+        options.pinned = [](const std::string& tag) { return is_commit(tag); };
         log::warn("fake builder in use (test aid): no Nix, made-up images",
                   {{"dir", flags["--fake-builder"]}});
     } else {
-        fail("this build has no Nix builder linked yet; use --fake-builder");
+        queue::NixBuilderOptions nix;
+        try {
+            nix.source =
+                choose_package_source({flags["--channel"], flags["--pkgs-repo"],
+                                       flags["--pkgs-path"]},
+                                      source_settings_from_env());
+            if (!flags["--popularity"].empty()) {
+                nix.popularity = std::make_shared<const Popularity>(
+                    load_popularity(flags["--popularity"]));
+            }
+        } catch (const std::exception& e) {
+            fail(e.what());
+        }
+        nix.nix.nix_dir = flags["--nix-dir"];
+        nix.nix.timeout = std::chrono::seconds(
+            number("--build-timeout", flags["--build-timeout"], 1));
+        nix.nix.gc_roots_dir = flags["--gc-roots"];
+        nix.assemble.storage_root = options.storage_root;
+        nix.assemble.layer_budget = static_cast<std::size_t>(
+            number("--layer-budget", flags["--layer-budget"], 1));
+        PackageSource source = nix.source;
+        options.pinned = [source](const std::string& tag) {
+            return source.pinned(tag);
+        };
+        builder = queue::make_nix_builder(std::move(nix));
     }
 
     // Signals are taken synchronously by the main thread only.

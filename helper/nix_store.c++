@@ -123,7 +123,21 @@ std::vector<StorePath> parse_path_info(std::string_view text)
 
 std::string nix_error_message(std::string_view stderr_text, std::size_t max)
 {
-    std::string text = strip_ansi(stderr_text);
+    std::string text;
+    // Nix's hint about --show-trace means nothing to a registry user.
+    {
+        std::string all = strip_ansi(stderr_text);
+        std::string_view rest(all);
+        while (!rest.empty()) {
+            std::size_t nl = rest.find('\n');
+            std::string_view line = rest.substr(0, nl);
+            if (!line.starts_with("(use '--show-trace'")) {
+                text.append(line);
+                text.push_back('\n');
+            }
+            rest = nl == std::string_view::npos ? "" : rest.substr(nl + 1);
+        }
+    }
     std::string_view view(text);
     std::size_t at = std::string_view::npos;
     if (view.starts_with("error:")) {
@@ -144,6 +158,48 @@ std::string nix_error_message(std::string_view stderr_text, std::size_t max)
     view = trim(view);
     std::string msg(view.substr(0, max));
     if (view.size() > max) {
+        msg += "...";
+    }
+    return msg;
+}
+
+} // namespace nixery
+
+namespace nixery {
+
+std::string nix_build_error_message(std::string_view stderr_text,
+                                    std::size_t lines, std::size_t max)
+{
+    std::string error = nix_error_message(stderr_text, max);
+    std::string text = strip_ansi(stderr_text);
+    std::size_t at = text.starts_with("error:") ? 0 : text.find("\nerror:");
+    if (at == std::string::npos || lines == 0) {
+        return error;
+    }
+    // The builder's own output precedes Nix's error lines.
+    std::vector<std::string_view> tail;
+    std::string_view before = std::string_view(text).substr(0, at);
+    while (!before.empty() && tail.size() < lines) {
+        std::size_t nl = before.rfind('\n');
+        std::string_view line =
+            trim(nl == std::string_view::npos ? before : before.substr(nl + 1));
+        before = nl == std::string_view::npos ? "" : before.substr(0, nl);
+        if (line.empty() || line.starts_with("building '") ||
+            line.starts_with("these ") || line.starts_with("/nix/store/")) {
+            continue;
+        }
+        tail.push_back(line);
+    }
+    if (tail.empty()) {
+        return error;
+    }
+    std::string msg = error + "\nlast lines of the build log:";
+    for (auto it = tail.rbegin(); it != tail.rend(); ++it) {
+        msg += "\n> ";
+        msg += *it;
+    }
+    if (msg.size() > max) {
+        msg.resize(max);
         msg += "...";
     }
     return msg;

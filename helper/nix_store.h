@@ -32,4 +32,11 @@ std::vector<StorePath> parse_path_info(std::string_view json);
 std::string nix_error_message(std::string_view stderr_text,
                               std::size_t max = 4096);
 
+// For a failed build: Nix's message, then the last `lines` lines the
+// builder printed before it (Nix 2.8's nix-store prints them as they come,
+// not in its error).
+std::string nix_build_error_message(std::string_view stderr_text,
+                                    std::size_t lines = 10,
+                                    std::size_t max = 4096);
+
 } // namespace nixery

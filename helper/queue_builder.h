@@ -7,11 +7,15 @@
 // fake builder below, so the queue's guarantees are proven without Nix.
 #pragma once
 
+#include "assemble.h"
 #include "image_request.h"
+#include "package_source.h"
+#include "resolve.h"
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,6 +39,19 @@ struct BuildContext {
 // into a failed result.
 using Builder =
     std::function<BuildOutcome(const ImageRequest&, const BuildContext&)>;
+
+// The real builder: resolve_image() (Nix: evaluate, realise, query the
+// closure) then assemble_image() (layers, config, manifests, index entry)
+// into `assemble.storage_root`. Unknown packages are not_found with every
+// name; evaluation and build failures and timeouts are failed with Nix's
+// message as the detail.
+struct NixBuilderOptions {
+    PackageSource source;
+    NixOptions nix;
+    AssembleOptions assemble; // `expires` is set per build
+    std::shared_ptr<const Popularity> popularity;
+};
+Builder make_nix_builder(NixBuilderOptions options);
 
 // The test aid behind `nixery-helper --fake-builder DIR`. For any request it
 // publishes a small made-up image (real blobs, manifests and index entry in

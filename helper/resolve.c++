@@ -363,7 +363,7 @@ ResolveResult resolve_image(const PackageSource& source,
     if (!built.ok()) {
         result.status = ResolveResult::Status::build_failed;
         result.package = build_culprit(built.err_tail, found);
-        result.message = nix_error_message(built.err_tail);
+        result.message = nix_build_error_message(built.err_tail);
         return result;
     }
     ProcessResult info =

@@ -66,6 +66,10 @@ resolve_packages(const PackageSource& source, std::string_view tag,
                  std::string_view system, const std::vector<std::string>& names,
                  const NixOptions& options, ResolveResult* error);
 
+// Resolves, realises and reads the closure of the request's packages.
+// Failures of the request (unknown names, evaluation, build, timeout) are
+// in the result; throws (std::system_error, std::runtime_error) only when
+// Nix cannot be run at all or answers something unreadable.
 ResolveResult resolve_image(const PackageSource& source,
                             const ImageRequest& request,
                             const NixOptions& options);

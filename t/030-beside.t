@@ -21,8 +21,8 @@ $t->write_file('conf/htpasswd', 'puller:' . crypt('s3cret', '$6$nixerysalt$') . 
 $t->write_file('html/index.html', "<h1>static site</h1>\n");
 $t->write_file('html/about/index.html', "<p>about</p>\n");
 $t->write_file('html/style.css', "body { color: black }\n");
-$t->set_var(TLSPORT => Nixery::Test::free_port());
-$t->set_var(AUTHPORT => Nixery::Test::free_port());
+$t->port_var("TLSPORT");
+$t->port_var("AUTHPORT");
 
 $t->write_config($t->http_conf(<<'CONF'));
     include /etc/nginx/mime.types;

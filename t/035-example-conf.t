@@ -25,10 +25,10 @@ my $example = $t->read_file("$Nixery::Test::ROOT/conf/nixery.conf")
 my $q = Nixery::Queue->new($t, tcp => 1);
 $q->start_redis;
 $q->start_helper('helper');
-my $tls = Nixery::Test::free_port();
+$t->port_var('TLSPORT');
 my %swap = (
     'listen 80;' => 'listen 127.0.0.1:%%PORT%%;',
-    'listen 443 ssl;' => "listen 127.0.0.1:$tls ssl;",
+    'listen 443 ssl;' => 'listen 127.0.0.1:%%TLSPORT%% ssl;',
     '/etc/ssl/certs/registry.example.com.pem' => "$dir/conf/tls.crt",
     '/etc/ssl/private/registry.example.com.key' => "$dir/conf/tls.key",
     '/var/log/nginx/' => "$dir/logs/",
@@ -42,6 +42,7 @@ for my $from (keys %swap) {
 }
 $t->write_config($t->http_conf("    include /etc/nginx/mime.types;\n$example"));
 $t->run;
+my $tls = $t->{vars}{TLSPORT};
 $t->wait_port($tls);
 
 my $r = $t->http(GET => '/v2/');

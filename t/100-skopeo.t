@@ -23,7 +23,7 @@ my $dir = $t->dir;
 $t->write_file('conf/policy.json',
     '{"default":[{"type":"insecureAcceptAnything"}]}');
 $t->write_file('conf/htpasswd', 'puller:' . crypt('s3cret', '$6$nixerysalt$') . "\n");
-$t->set_var(AUTHPORT => Nixery::Test::free_port());
+$t->port_var("AUTHPORT");
 $t->write_config($t->registry_conf(http => <<'CONF'));
     server {
         listen 127.0.0.1:%%AUTHPORT%%;

@@ -72,4 +72,27 @@ my ($other) = assemble(storage => "$dir/storage-a",
 like(`tail -1 '$dir/other.log'`, qr/"built":0\b/, 'layers shared');
 isnt($other->{key}, $runs[0]{key}, 'another index entry');
 
+# Two helpers assembling the same image into one storage at the same time.
+my @pids;
+for my $k (1 .. 2) {
+    my $pid = fork // die;
+    if (!$pid) {
+        my ($o, $s) = assemble(storage => "$dir/storage-shared",
+            closure => "$dir/closure.json", name => 'shell/weird',
+            prefix => $prefix, budget => 2, log => "$dir/shared-$k.log");
+        open(my $fh, '>', "$dir/shared-$k.out") or exit 3;
+        print $fh $o ? $o->{oci} : 'failed';
+        close $fh;
+        exit $s;
+    }
+    push @pids, $pid;
+}
+waitpid($_, 0) == $_ && is($? >> 8, 0, "concurrent assembly $_ succeeds")
+    for @pids;
+for my $k (1 .. 2) {
+    is(`cat '$dir/shared-$k.out'`, $runs[0]{oci}, "concurrent result $k");
+}
+is_deeply(files("$dir/storage-shared"), $fa, 'shared storage is the same tree');
+ok(!glob("$dir/storage-shared/tmp/*"), 'no temporary files left');
+
 done_testing;

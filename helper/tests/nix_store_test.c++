@@ -52,6 +52,32 @@ TEST(NixStore, ErrorMessageStartsAtTheErrorLine)
     EXPECT_EQ(nix_error_message(long_err, 100).size(), 103u);
 }
 
+TEST(NixStore, ShowTraceHintDropped)
+{
+    EXPECT_EQ(nix_error_message("error: boom\n(use '--show-trace' to show "
+                                "detailed location information)\n"),
+              "error: boom");
+}
+
+TEST(NixStore, BuildErrorWithLogTail)
+{
+    std::string err = "these 2 derivations will be built:\n"
+                      "  /nix/store/a.drv\n"
+                      "building '/nix/store/a.drv'...\n"
+                      "compiling...\n"
+                      "fatal: broke\n"
+                      "error: builder for '/nix/store/a.drv' failed with "
+                      "exit code 3\n";
+    EXPECT_EQ(nix_build_error_message(err),
+              "error: builder for '/nix/store/a.drv' failed with exit code 3"
+              "\nlast lines of the build log:\n> compiling...\n> fatal: "
+              "broke");
+    EXPECT_EQ(nix_build_error_message(err, 1),
+              "error: builder for '/nix/store/a.drv' failed with exit code 3"
+              "\nlast lines of the build log:\n> fatal: broke");
+    EXPECT_EQ(nix_build_error_message("error: x\n"), "error: x");
+}
+
 TEST(NixStore, Argv)
 {
     auto dir = std::filesystem::temp_directory_path() / "nixery-argv-test";

@@ -2,15 +2,18 @@
 // fixtures/pkgs): the matching rules, the injection attempts, and each
 // kind of failure. Needs nix-instantiate/nix-store on PATH and NIX_CONFIG
 // set for offline use (the Makefile exports it).
+#include "log.h"
 #include "resolve.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <thread>
+#include <unistd.h>
 
 using namespace nixery;
 namespace fs = std::filesystem;
@@ -100,6 +103,7 @@ TEST(ResolveTable, FailuresSayWhy)
     EXPECT_EQ(r["broken"].reason, "throws");
     EXPECT_NE(r["broken"].message.find("marked as broken"), std::string::npos)
         << r["broken"].message;
+    EXPECT_EQ(r["broken"].message.find("--show-trace"), std::string::npos);
     EXPECT_EQ(r["unfree"].reason, "throws");
     EXPECT_NE(r["unfree"].message.find("unfree license"), std::string::npos)
         << r["unfree"].message;
@@ -206,13 +210,37 @@ TEST(ResolveImage, BuildFailure)
     EXPECT_NE(result.message.find("failed with exit code 3"), std::string::npos)
         << result.message;
     EXPECT_FALSE(result.gc_roots);
+    auto again = resolve_image(fixture(), request({"hello"}), options());
+    EXPECT_EQ(again.status, ResolveResult::Status::ok) << again.message;
 }
 
 TEST(ResolveImage, MegabyteOfBuildOutput)
 {
+    // Nix's stderr goes to the log line by line: catch it in a file.
+    auto path = fs::temp_directory_path() / "nixery-noisy-test.log";
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ASSERT_GE(fd, 0);
+    log::set_fd(fd);
+    log::set_level(log::Level::debug);
     auto result = resolve_image(fixture(), request({"noisy"}), options());
+    log::set_level(log::Level::info);
+    log::set_fd(2);
+    ::close(fd);
     EXPECT_EQ(result.status, ResolveResult::Status::ok) << result.message;
     EXPECT_EQ(result.closure.paths.size(), 1u);
+    std::ifstream in(path);
+    std::size_t noisy_lines = 0;
+    for (std::string line; std::getline(in, line);) {
+        if (line.find(R"("source":"nix")") != line.npos &&
+            line.find(std::string(90, 'x')) != line.npos) {
+            ++noisy_lines;
+        }
+    }
+    fs::remove(path);
+    // 1 MiB in lines of 99 characters (Nix may prefix them).
+    EXPECT_GE(noisy_lines, 1048576u / 99);
+    auto again = resolve_image(fixture(), request({"hello"}), options());
+    EXPECT_EQ(again.status, ResolveResult::Status::ok) << again.message;
 }
 
 TEST(ResolveImage, TimeoutThenHealthy)

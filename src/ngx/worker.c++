@@ -14,39 +14,6 @@ WorkerState* state = nullptr;
 
 } // namespace
 
-std::string RequestKeyMemo::memo_key(std::string_view name,
-                                     std::string_view tag)
-{
-    std::string k;
-    k.reserve(name.size() + 1 + tag.size());
-    k.append(name);
-    k.push_back('\0');
-    k.append(tag);
-    return k;
-}
-
-const std::string* RequestKeyMemo::find(std::string_view name,
-                                        std::string_view tag) const
-{
-    if (keys_.empty()) {
-        return nullptr;
-    }
-    auto it = keys_.find(memo_key(name, tag));
-    return it == keys_.end() ? nullptr : &it->second;
-}
-
-void RequestKeyMemo::put(std::string_view name, std::string_view tag,
-                         std::string key)
-{
-    if (max_ == 0) {
-        return;
-    }
-    if (keys_.size() >= max_) {
-        keys_.clear();
-    }
-    keys_.emplace(memo_key(name, tag), std::move(key));
-}
-
 WorkerState* worker_state() noexcept
 {
     return state;
@@ -108,7 +75,7 @@ ngx_int_t worker_init_process(ngx_cycle_t* cycle,
 try {
     ngx_uint_t max = conf ? conf->max : 0;
     time_t valid = conf ? conf->valid : 0;
-    state = new WorkerState{IndexCache(max, valid), RequestKeyMemo(max)};
+    state = new WorkerState{IndexCache(max, valid), KeyMemo(max)};
     return NGX_OK;
 } catch (...) {
     ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,

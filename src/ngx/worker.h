@@ -7,34 +7,13 @@
 #include "ngx/ngx.h"
 
 #include "index_cache.h"
-
-#include <cstddef>
-#include <string>
-#include <string_view>
-#include <unordered_map>
+#include "key_memo.h"
 
 namespace nixery {
 
-// Request keys already computed for "<name>\0<tag>": parsing the name and
-// hashing the canonical request is most of the module's own work on a
-// cached manifest, and the result never changes. Bounded by forgetting
-// everything when full (it is only a memo).
-class RequestKeyMemo {
-  public:
-    explicit RequestKeyMemo(std::size_t max_entries) : max_(max_entries) {}
-    // The remembered key, or nullptr.
-    const std::string* find(std::string_view name, std::string_view tag) const;
-    void put(std::string_view name, std::string_view tag, std::string key);
-
-  private:
-    static std::string memo_key(std::string_view name, std::string_view tag);
-    std::size_t max_;
-    std::unordered_map<std::string, std::string> keys_;
-};
-
 struct WorkerState {
     IndexCache index_cache;
-    RequestKeyMemo request_keys;
+    KeyMemo request_keys;
 };
 
 // The calling worker's state; nullptr before init_process (configuration

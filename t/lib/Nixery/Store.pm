@@ -120,6 +120,7 @@ sub assemble {
     push @argv, '--store-prefix', $o{prefix} if defined $o{prefix};
     push @argv, '--threads', $o{threads} if defined $o{threads};
     push @argv, '--budget', $o{budget} if defined $o{budget};
+    push @argv, '--popularity', $o{popularity} if defined $o{popularity};
     my $pid = open(my $out, '-|') // croak "fork: $!";
     if (!$pid) {
         open(STDERR, '>>', $o{log} // '/dev/null');

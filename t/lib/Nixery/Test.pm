@@ -156,38 +156,90 @@ sub read_file {
 
 sub write_config {
     my ($self, $conf) = @_;
+    $self->{config_template} = $conf;
     $self->write_file('conf/nginx.conf', $self->expand($conf));
 }
 
-# Start nginx and wait until it accepts connections on port().
-sub run {
-    my ($self) = @_;
-    my $pid = fork() // croak "fork: $!";
-    if ($pid == 0) {
-        open STDOUT, '>>', "$self->{dir}/logs/stdout.log";
-        open STDERR, '>>', "$self->{dir}/logs/stderr.log";
-        exec $NGINX, '-p', "$self->{dir}/", '-c', 'conf/nginx.conf';
-        exit 127;
-    }
-    $self->{pids}{nginx} = $pid;
-    $self->{nginx_ran} = 1;
-    $self->wait_port($self->port)
-        or croak "nginx did not start: " .
-            ($self->read_file('logs/stderr.log') // '') .
-            ($self->read_file('logs/error.log') // '');
-    return $self;
+# A free port under a %%NAME%% placeholder (for a second listen, Redis...).
+# Unlike set_var(NAME => free_port()), run() picks a new one if another
+# process takes it before nginx binds it.
+sub port_var {
+    my ($self, $name) = @_;
+    $self->{port_vars}{$name} = 1;
+    return $self->{vars}{$name} //= free_port();
 }
 
+# Start nginx and wait until it has bound its ports (its pid file is
+# written after that) and accepts connections on port(). Ports are picked
+# free but may be taken by another process before nginx binds them (other
+# test suites run on this machine too): then new ones are picked, the
+# config rewritten and nginx started again.
+sub run {
+    my ($self) = @_;
+    for my $attempt (1 .. 5) {
+        my $pid = fork() // croak "fork: $!";
+        if ($pid == 0) {
+            open STDOUT, '>>', "$self->{dir}/logs/stdout.log";
+            open STDERR, '>>', "$self->{dir}/logs/stderr.log";
+            exec $NGINX, '-p', "$self->{dir}/", '-c', 'conf/nginx.conf';
+            exit 127;
+        }
+        $self->{pids}{nginx} = $pid;
+        $self->{nginx_ran} = 1;
+        my $state = $self->wait_started($pid);
+        return $self if $state eq 'ok';
+        delete $self->{pids}{nginx};
+        if ($state eq 'running') {
+            kill 'KILL', $pid;
+            waitpid($pid, 0);
+        }
+        my $log = ($self->read_file('logs/stderr.log') // '')
+            . ($self->read_file('logs/error.log') // '');
+        if ($log =~ /Address already in use/ && $self->{config_template}
+            && $attempt < 5) {
+            # Keep the failed attempt's log out of done()'s [emerg] check.
+            rename "$self->{dir}/logs/error.log",
+                "$self->{dir}/logs/error.log.attempt$attempt";
+            unlink "$self->{dir}/logs/stderr.log";
+            delete $self->{port};
+            $self->{vars}{$_} = free_port() for keys %{ $self->{port_vars} // {} };
+            $self->write_config($self->{config_template});
+            next;
+        }
+        croak "nginx did not start: $log";
+    }
+}
+
+# 'ok' when our nginx runs and port() accepts connections, 'exited' when
+# the master exited, 'running' on timeout.
+sub wait_started {
+    my ($self, $pid) = @_;
+    my $conf = $self->read_file('conf/nginx.conf') // '';
+    my $pidfile = "$self->{dir}/nginx.pid";
+    my $check_pid = index($conf, $pidfile) >= 0;
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        return 'exited' if waitpid($pid, WNOHANG) == $pid;
+        my $written = $check_pid ? ($self->read_file($pidfile) // '') : "$pid\n";
+        if ($written =~ /^(\d+)/ && $1 == $pid && $self->wait_port($self->port, 0.05)) {
+            return 'ok';
+        }
+        sleep 0.05;
+    }
+    return 'running';
+}
+
+# Wait until something accepts connections on $port (tries at least once).
 sub wait_port {
     my ($self, $port, $timeout) = @_;
     my $deadline = time + ($timeout // 10);
-    while (time < $deadline) {
+    while (1) {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
             PeerPort => $port, Proto => 'tcp');
         return 1 if $s;
+        return 0 if time >= $deadline;
         sleep 0.05;
     }
-    return 0;
 }
 
 # Start a background process (argv list), logging to logs/<name>.log.

@@ -1,0 +1,85 @@
+# nixery-assemble's command line: usage errors exit 2, bad input exits 1
+# with a JSON log line naming the problem, and nothing is published; the
+# closure may also be the bare array `nix path-info --json -r` prints.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use File::Temp qw(tempdir);
+use JSON::PP;
+use Test::More;
+use Nixery::Store qw(make_fixture_store);
+
+my $bin = $Nixery::Store::ASSEMBLE;
+my $dir = tempdir('nixery-205-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $prefix = "$dir/prefix";
+my $store = make_fixture_store($prefix);
+
+sub spew {
+    my ($f, $text) = @_;
+    open(my $fh, '>', $f) or die;
+    print $fh $text;
+    close $fh;
+}
+
+# (exit status, stdout, stderr)
+sub run {
+    my (@args) = @_;
+    my $pid = open(my $out, '-|') // die;
+    if (!$pid) {
+        open(STDERR, '>', "$dir/err");
+        exec($bin, @args) or exit 127;
+    }
+    local $/;
+    my $stdout = <$out>;
+    close $out;
+    my $status = $? >> 8;
+    open(my $e, '<', "$dir/err");
+    my $stderr = <$e>;
+    return ($status, $stdout, $stderr);
+}
+
+my ($st, $out, $err) = run('--storage', "$dir/s");
+is($st, 2, 'missing options: usage error');
+like($err, qr/usage: nixery-assemble/, 'usage printed');
+($st) = run('--storage', "$dir/s", '--closure', 'x', '--name', 'a',
+    '--budget', '-1');
+is($st, 2, 'negative budget refused');
+($st) = run('--bogus', 'x');
+is($st, 2, 'unknown option refused');
+
+spew("$dir/bad.json", '{"paths": [{"path": "/nix/store/x"}]}');
+($st, $out, $err) = run('--storage', "$dir/s", '--closure', "$dir/bad.json",
+    '--name', 'hello');
+is($st, 1, 'bad closure: exit 1');
+my $line = eval { decode_json((split /\n/, $err)[-1]) } // {};
+is($line->{level}, 'error', 'a JSON error line');
+like($line->{error}, qr/narSize of \/nix\/store\/x/, 'naming the problem');
+
+spew("$dir/escape.json", '[{"path": "/nix/store/../../etc", "narSize": 1, '
+    . '"references": []}]');
+($st, $out, $err) = run('--storage', "$dir/s", '--closure',
+    "$dir/escape.json", '--name', 'hello');
+is($st, 1, 'a path outside the store is refused');
+like($err, qr/not a store path/, 'with the reason');
+
+($st, $out, $err) = run('--storage', "$dir/s", '--closure', "$dir/bad.json",
+    '--name', 'Not/Valid');
+is($st, 1, 'an invalid image name is refused');
+like($err, qr/bad image name/, 'with the reason');
+ok(!-e "$dir/s/index", 'nothing published');
+
+# The bare path-info array with explicit roots and attributes.
+my @array = map { +{ %$_, narHash => 'sha256:x', valid => JSON::PP::true } }
+    @{$store->{paths}};
+spew("$dir/array.json", encode_json(\@array));
+($st, $out) = run('--storage', "$dir/s", '--closure', "$dir/array.json",
+    '--name', 'weird', '--tag', 'v2', '--store-prefix', $prefix,
+    (map { ('--root', $_) } @{$store->{roots}}),
+    '--attribute', 'bashInteractive', '--expires', '2000000000');
+is($st, 0, 'path-info array accepted');
+my $o = decode_json($out);
+my $index = "$dir/s/index/" . substr($o->{key}, 0, 2) . "/$o->{key}";
+like(`cat '$index'`, qr/\nexpires 2000000000\n$/, 'expiry recorded');
+
+done_testing;
