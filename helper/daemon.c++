@@ -340,6 +340,13 @@ void Daemon::process(RedisClient& redis, const Entry& entry)
                 result = ok_result(job->key);
                 break;
             case BuildOutcome::Status::not_found:
+                if (built.unknown.empty()) {
+                    // Nothing to name: report it as the failure it is.
+                    outcome = "failed";
+                    result = failure_result(job->key, "image build failed",
+                                            built.message);
+                    break;
+                }
                 outcome = "unknown";
                 for (const std::string& p : built.unknown) {
                     redis.checked(

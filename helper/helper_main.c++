@@ -3,6 +3,7 @@
 // docs/helper.md and docs/redis.md.
 #include "daemon.h"
 #include "log.h"
+#include "nix_builder.h"
 #include "package_source.h"
 #include "popularity.h"
 #include "queue_builder.h"
@@ -150,16 +151,14 @@ int main(int argc, char** argv)
         log::warn("fake builder in use (test aid): no Nix, made-up images",
                   {{"dir", flags["--fake-builder"]}});
     } else {
-        queue::NixBuilderOptions nix;
+        NixBuilderOptions nix;
         try {
             nix.source =
                 choose_package_source({flags["--channel"], flags["--pkgs-repo"],
                                        flags["--pkgs-path"]},
                                       source_settings_from_env());
-            if (!flags["--popularity"].empty()) {
-                nix.popularity = std::make_shared<const Popularity>(
-                    load_popularity(flags["--popularity"]));
-            }
+            // Loaded once; an unreadable source is a startup error.
+            nix.popularity = load_popularity(flags["--popularity"]);
         } catch (const std::exception& e) {
             fail(e.what());
         }
@@ -167,14 +166,14 @@ int main(int argc, char** argv)
         nix.nix.timeout = std::chrono::seconds(
             number("--build-timeout", flags["--build-timeout"], 1));
         nix.nix.gc_roots_dir = flags["--gc-roots"];
-        nix.assemble.storage_root = options.storage_root;
-        nix.assemble.layer_budget = static_cast<std::size_t>(
+        nix.storage_root = options.storage_root;
+        nix.layer_budget = static_cast<std::size_t>(
             number("--layer-budget", flags["--layer-budget"], 1));
         PackageSource source = nix.source;
         options.pinned = [source](const std::string& tag) {
             return source.pinned(tag);
         };
-        builder = queue::make_nix_builder(std::move(nix));
+        builder = make_nix_builder(std::move(nix));
     }
 
     // Signals are taken synchronously by the main thread only.

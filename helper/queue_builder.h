@@ -2,20 +2,16 @@
 //
 // The daemon (daemon.h) takes jobs off the queue and hands each request to
 // a Builder, which publishes the image into storage (index entry last) and
-// says how it went. The real builder is Nix resolution plus image assembly
-// (resolve.h, assemble.h); unit and integration tests of the queue use the
+// says how it went. The real builder (nix_builder.h) is Nix resolution plus
+// image assembly; unit and integration tests of the queue use the
 // fake builder below, so the queue's guarantees are proven without Nix.
 #pragma once
 
-#include "assemble.h"
 #include "image_request.h"
-#include "package_source.h"
-#include "resolve.h"
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,19 +35,6 @@ struct BuildContext {
 // into a failed result.
 using Builder =
     std::function<BuildOutcome(const ImageRequest&, const BuildContext&)>;
-
-// The real builder: resolve_image() (Nix: evaluate, realise, query the
-// closure) then assemble_image() (layers, config, manifests, index entry)
-// into `assemble.storage_root`. Unknown packages are not_found with every
-// name; evaluation and build failures and timeouts are failed with Nix's
-// message as the detail.
-struct NixBuilderOptions {
-    PackageSource source;
-    NixOptions nix;
-    AssembleOptions assemble; // `expires` is set per build
-    std::shared_ptr<const Popularity> popularity;
-};
-Builder make_nix_builder(NixBuilderOptions options);
 
 // The test aid behind `nixery-helper --fake-builder DIR`. For any request it
 // publishes a small made-up image (real blobs, manifests and index entry in

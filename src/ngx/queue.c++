@@ -36,6 +36,9 @@ struct KeyEntry {
     ngx_uint_t count = 0;
     // Taken out of the table to be answered (answer_all()).
     bool detached = false;
+    // The enqueue script was sent (parked before the worker's first
+    // connection was up: sent once it is).
+    bool sent = false;
 };
 
 void waiter_cleanup(void* data) noexcept;
@@ -73,6 +76,10 @@ class Queue final : public RedisHandler {
         return cmd_.connected() && sub_.connected() && subscribed_;
     }
 
+    // A worker that has just started is still connecting: requests wait
+    // for the connections rather than getting 503 (until one fails).
+    bool starting() const noexcept { return starting_; }
+
     ngx_int_t park(ngx_http_request_t* r, const ImageRequest& request);
     void unlink(Waiter* w) noexcept;
     void finish(Waiter* w, const queue::Result* result,
@@ -104,6 +111,9 @@ class Queue final : public RedisHandler {
         ngx_add_timer(&q->ping_, ping_interval);
     }
 
+    void send_enqueue(const std::string& key, KeyEntry& entry,
+                      const std::string& eval) noexcept;
+    void became_ready() noexcept;
     void dispatch(const queue::Result& result) noexcept;
     void answer_all(std::unordered_map<std::string, KeyEntry>::iterator it,
                     const queue::Result* result, const char* why) noexcept;
@@ -115,6 +125,9 @@ class Queue final : public RedisHandler {
     RedisConn cmd_;
     RedisConn sub_;
     bool subscribed_ = false;
+    bool starting_ = true;
+    // Enqueue scripts formatted while starting, by key.
+    std::unordered_map<std::string, std::string> deferred_;
     std::unordered_map<std::string, KeyEntry> keys_;
     // The key each enqueue script in flight on cmd_ was sent for, in order.
     std::deque<std::string> pending_;
@@ -169,14 +182,10 @@ ngx_int_t Queue::park(ngx_http_request_t* r, const ImageRequest& request)
          queue::inflight_key(job.key), queue::jobs_stream,
          queue::format_job(job), std::to_string(queue::inflight_ttl_seconds)});
     auto [it, first] = keys_.try_emplace(job.key);
-    if (first) {
-        pending_.push_back(job.key);
-    }
 
     ngx_http_cleanup_t* cln = ngx_http_cleanup_add(r, sizeof(Waiter));
     if (cln == nullptr) {
         if (first) {
-            pending_.pop_back();
             keys_.erase(it);
         }
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -208,7 +217,11 @@ ngx_int_t Queue::park(ngx_http_request_t* r, const ImageRequest& request)
     if (first) {
         // One enqueue per image per worker; the script makes it one build
         // across all workers and hosts.
-        cmd_.send(eval, 1);
+        if (ready()) {
+            send_enqueue(job.key, it->second, eval);
+        } else {
+            deferred_[job.key] = std::move(eval);
+        }
     }
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "nixery: waiting for image \"%s\" (%ui waiting)",
@@ -327,10 +340,40 @@ void Queue::fail_all(const char* why) noexcept
     }
 }
 
+void Queue::send_enqueue(const std::string& key, KeyEntry& entry,
+                         const std::string& eval) noexcept
+{
+    try {
+        pending_.push_back(key);
+    } catch (...) {
+        return; // its waiters time out
+    }
+    entry.sent = true;
+    cmd_.send(eval, 1);
+}
+
+void Queue::became_ready() noexcept
+{
+    if (!ready()) {
+        return;
+    }
+    starting_ = false;
+    std::unordered_map<std::string, std::string> deferred;
+    deferred.swap(deferred_);
+    for (auto& [key, eval] : deferred) {
+        auto it = keys_.find(key);
+        if (it != keys_.end() && !it->second.sent && ready()) {
+            send_enqueue(key, it->second, eval);
+        }
+    }
+}
+
 void Queue::on_connected(RedisConn& conn)
 {
     if (&conn == &sub_) {
         conn.send(format_command({"SUBSCRIBE", queue::done_channel}), 1);
+    } else {
+        became_ready();
     }
 }
 
@@ -346,6 +389,7 @@ void Queue::on_reply(RedisConn& conn, redisReply* reply)
                 subscribed_ = true;
                 ngx_log_error(NGX_LOG_INFO, log_, 0,
                               "nixery: subscribed to build results");
+                became_ready();
             } else if (kind == "message") {
                 std::string_view text = sv(reply->element[2]);
                 if (auto result = queue::parse_result(text)) {
@@ -389,6 +433,8 @@ void Queue::on_down(RedisConn& conn)
     } else {
         pending_.clear();
     }
+    starting_ = false;
+    deferred_.clear();
     // Without both connections a result could be missed: answer now, the
     // client retries (the build, if queued, carries on).
     fail_all("the build queue is unavailable");
@@ -517,7 +563,7 @@ try {
                               " is not in storage and no build queue is "
                               "configured");
     }
-    if (!worker_queue->ready()) {
+    if (!worker_queue->ready() && !worker_queue->starting()) {
         return send_unavailable(r, "the build queue is unavailable",
                                 worker_queue->conf().retry_after);
     }
