@@ -43,10 +43,13 @@ sub elf_interp_and_rpath {
     read($fh, $magic, 4);
     close($fh);
     return () unless $magic eq "\x7fELF";
-    my $interp = `patchelf --print-interpreter '$file' 2>/dev/null`;
+    # One call for both when there is an interpreter (most files).
+    my @both = `patchelf --print-interpreter --print-rpath '$file' 2>/dev/null`;
+    chomp @both;
+    return (@both[0, 1], 1) if $? == 0 && @both == 2;
     my $rpath = `patchelf --print-rpath '$file' 2>/dev/null`;
-    chomp($interp, $rpath);
-    return ($interp, $rpath, 1);
+    chomp $rpath;
+    return ('', $rpath, 1);
 }
 
 # Copies the closure's paths into $dir/nix/store and links the roots'
@@ -55,7 +58,10 @@ sub make_root {
     my ($dir, $closure) = @_;
     make_path("$dir/nix/store", "$dir/dev", "$dir/tmp");
     for my $p (@{ $closure->{paths} }) {
-        system('cp', '-a', $p->{path}, "$dir/nix/store/") == 0
+        # Hard links when the store is on the same file system: cheap, and
+        # the store's files are read-only anyway.
+        system("cp -al '$p->{path}' '$dir/nix/store/' 2>/dev/null") == 0
+            or system('cp', '-a', $p->{path}, "$dir/nix/store/") == 0
             or die "cp $p->{path} failed";
     }
     for my $root (@{ $closure->{roots} }) {
