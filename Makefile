@@ -15,6 +15,11 @@ JOBS ?= $(shell nproc)
 PORT ?= 8080
 STATE ?= $(CURDIR)/var
 
+# The bundled package set (nix/pkgs, docs/package-set.md) copies these
+# Debian packages (and the libraries they pull in) into the Nix store.
+BUNDLED_DEBIAN_PACKAGES := hello bash coreutils moreutils nano git htop \
+	jq python3 python3-requests libjson-perl busybox-static \
+	ca-certificates netbase ncurses-base
 DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	libarchive-dev zlib1g-dev libssl-dev libdeflate-dev libzstd-dev \
 	libisal-dev isal libgtest-dev libgmock-dev libbenchmark-dev \
@@ -23,11 +28,6 @@ DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	cmake g++ make perl libjson-pp-perl curl python3 pigz \
 	$(BUNDLED_DEBIAN_PACKAGES)
 
-# The bundled package set (nix/pkgs, docs/package-set.md) copies these
-# Debian packages (and the libraries they pull in) into the Nix store.
-BUNDLED_DEBIAN_PACKAGES := hello bash coreutils moreutils nano git htop \
-	jq python3 python3-requests libjson-perl busybox-static \
-	ca-certificates netbase ncurses-base
 BUNDLED_PKGS := hello bash bashInteractive coreutils moreutils nano git htop \
 	curl jq python3 python3Packages.requests perl perlPackages.JSON busybox \
 	cacert iana-etc
@@ -48,10 +48,13 @@ FORMAT_SOURCES = $(shell git ls-files -co --exclude-standard \
 
 all: module
 
+# One dpkg-query for all packages: a second `make run` is up in seconds.
 deps:
-	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
-		[ "$$(dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null)" = \
-		  installed ] || echo $$p; done); \
+	@installed=" $$(dpkg-query -W -f='$${db:Status-Status}:$${Package} ' \
+		$(DEBIAN_PACKAGES) 2>/dev/null) "; \
+	missing=$$(for p in $(DEBIAN_PACKAGES); do \
+		case "$$installed" in *" installed:$$p "*) ;; *) echo $$p ;; esac; \
+		done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		apt-get update -q -o DPkg::Lock::Timeout=600 && \
@@ -93,6 +96,17 @@ test: deps
 	$(MAKE) format-check
 	$(MAKE) unit
 	$(MAKE) integration
+
+# The whole system in the foreground (scripts/run.sh, docs/operations.md):
+# redis-server, one nixery-helper and nginx on 127.0.0.1:$(PORT), all state
+# under $(STATE). Ctrl-C or SIGTERM stops all three. The package source is
+# the bundled set unless NIXERY_CHANNEL/NIXERY_PKGS_REPO/NIXERY_PKGS_PATH is
+# set.
+run: deps
+	$(MAKE) all
+	$(MAKE) pkgs
+	ROOT=$(CURDIR) BUILD=$(BUILD) STATE=$(STATE) PORT=$(PORT) \
+		exec scripts/run.sh
 
 # Build the bundled package set; the out-links in $(BUILD)/pkgs are its GC
 # roots. Fast when already built (Nix only checks the store).

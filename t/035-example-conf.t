@@ -1,12 +1,14 @@
 # conf/nixery.conf, the shipped example, runs as written (paths and ports
 # swapped for the test's): static site at /, registry on /v2/, TLS, the
-# plain-HTTP redirect.
+# plain-HTTP redirect, and the build queue (a private Redis and a helper
+# with the fake builder; t/530 runs it with the real one).
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Nixery::Fixture;
+use Nixery::Queue;
 use Nixery::Test;
 
 my $t = Nixery::Test->new;
@@ -20,6 +22,9 @@ $t->write_file('html/index.html', "<p>welcome</p>\n");
 
 my $example = $t->read_file("$Nixery::Test::ROOT/conf/nixery.conf")
     // BAIL_OUT('conf/nixery.conf missing');
+my $q = Nixery::Queue->new($t, tcp => 1);
+$q->start_redis;
+$q->start_helper('helper');
 $t->port_var('TLSPORT');
 my %swap = (
     'listen 80;' => 'listen 127.0.0.1:%%PORT%%;',
@@ -29,6 +34,7 @@ my %swap = (
     '/var/log/nginx/' => "$dir/logs/",
     '/srv/www' => "$dir/html",
     '/var/lib/nixery' => '%%STORAGE%%',
+    '127.0.0.1:6379' => $q->address,
 );
 for my $from (keys %swap) {
     my $n = ($example =~ s/\Q$from\E/$swap{$from}/g);
@@ -47,8 +53,8 @@ is($r->{body}, "<p>welcome</p>\n", 'static site');
 $r = $t->curl('https', $tls, '/v2/shell/git/manifests/latest', '-k');
 is($r->{status}, 200, 'registry manifest');
 ok($r->{body} eq $img->{docker}{bytes}, 'registry manifest body');
-$r = $t->curl('https', $tls, '/v2/shell/git/manifests/nope', '-k');
-is($t->error_code($r), 'MANIFEST_UNKNOWN', 'registry error');
+$r = $t->curl('https', $tls, '/v2/shell/missingpkg/manifests/latest', '-k');
+is($t->error_code($r), 'MANIFEST_UNKNOWN', 'registry error (through the queue)');
 ok(-s "$dir/logs/registry.access.log", 'access log written');
 
 $t->done;

@@ -1,0 +1,154 @@
+#!/bin/bash
+# `make run`: redis-server, one nixery-helper and nginx with the module, in
+# the foreground, all state under $STATE. Ctrl-C, SIGTERM or SIGHUP stops
+# all three, in order: nginx, then the helper, then Redis.
+#
+# Environment (set by the Makefile): ROOT (the checkout), BUILD (the build
+# tree), STATE (all state; created), PORT (default 8080). The package source
+# is Nixery's: NIXERY_CHANNEL, NIXERY_PKGS_REPO or NIXERY_PKGS_PATH; when
+# none is set, the bundled package set ($ROOT/nix/pkgs). Extra helper flags
+# may be given in NIXERY_HELPER_FLAGS (e.g. "--concurrency 2").
+#
+# $STATE holds storage/ (images), logs/ (error.log, access.log, helper.log,
+# redis.log), redis/ (the socket), nginx/ (config, pid, temp files), www/
+# (the front page), tmp/ (the helper's GC roots) and pids/ (one file per
+# process, for tests and scripts).
+# shellcheck disable=SC2317 # stop_all and signal_and_wait run from traps
+set -euo pipefail
+
+ROOT=${ROOT:?} BUILD=${BUILD:?} STATE=${STATE:?} PORT=${PORT:-8080}
+HELPER=$BUILD/cmake/helper/nixery-helper
+MODULE=$BUILD/nginx/ngx_http_nixery_module.so
+export NIX_CONFIG=${NIX_CONFIG:-$'sandbox = false\nbuild-users-group =\nsubstituters =\n'}
+if [ -z "${NIXERY_CHANNEL:-}${NIXERY_PKGS_REPO:-}${NIXERY_PKGS_PATH:-}" ]; then
+    export NIXERY_PKGS_PATH=$ROOT/nix/pkgs
+fi
+
+log() { printf 'make run: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+for f in "$HELPER" "$MODULE"; do
+    [ -e "$f" ] || die "$f is missing: run \`make\` first"
+done
+case $PORT in
+    '' | *[!0-9]*) die "PORT must be a number, not '$PORT'" ;;
+esac
+
+mkdir -p "$STATE"
+STATE=$(cd "$STATE" && pwd)
+mkdir -p "$STATE"/{storage,logs,redis,nginx/temp,www,tmp,pids}
+SOCK=$STATE/redis/redis.sock
+
+# One `make run` per state directory. The children inherit the lock, so
+# leftovers of a killed run hold it too.
+exec 9> "$STATE/run.lock"
+flock -n 9 || die "another \`make run\` (or its leftover processes) uses $STATE"
+rm -f "$STATE"/pids/*.pid "$SOCK"
+
+declare -A pids=()
+
+# Sends $2 to the process named $1 and waits up to $3 seconds for it to end.
+# Returns 1 if it is still running then.
+signal_and_wait() {
+    local name=$1 sig=$2 secs=$3 pid=${pids[$1]:-} i state
+    [ -n "$pid" ] || return 0
+    kill -s "$sig" "$pid" 2> /dev/null || true
+    for ((i = 0; i < secs * 10; i++)); do
+        state=$(awk '{ print $3 }' "/proc/$pid/stat" 2> /dev/null) || break
+        [ "$state" = Z ] && break
+        sleep 0.1
+    done
+    if [ -n "$state" ] && [ "$state" != Z ] && kill -0 "$pid" 2> /dev/null; then
+        return 1
+    fi
+    wait "$pid" 2> /dev/null || true
+    unset "pids[$name]"
+    rm -f "$STATE/pids/$name.pid"
+}
+
+stopping=
+stop_all() {
+    [ -n "$stopping" ] && return
+    stopping=1
+    log "stopping"
+    signal_and_wait nginx TERM 10 || signal_and_wait nginx KILL 5 || true
+    # The helper finishes the builds it holds; a second signal hands them
+    # back to the queue at once.
+    if ! signal_and_wait helper TERM 10; then
+        log "the helper is still building: handing its jobs back"
+        signal_and_wait helper TERM 10 || signal_and_wait helper KILL 5 || true
+    fi
+    signal_and_wait redis TERM 10 || signal_and_wait redis KILL 5 || true
+    wait 2> /dev/null || true # the log tee
+    log "stopped"
+}
+trap 'stop_all; exit 0' INT TERM HUP
+trap stop_all EXIT
+
+# Each child gets its own session: Ctrl-C in the terminal reaches only this
+# script, which stops them in order (nginx first, Redis last, so the helper
+# can still hand jobs back).
+start() {
+    local name=$1
+    shift
+    setsid "$@" &
+    pids[$name]=$!
+    echo "$!" > "$STATE/pids/$name.pid"
+}
+
+if (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null; then
+    die "127.0.0.1:$PORT is in use: choose another port (make run PORT=...)"
+fi
+
+"$ROOT/scripts/render-site.sh" "127.0.0.1:$PORT" > "$STATE/www/index.html"
+
+log "starting redis-server on $SOCK"
+start redis redis-server --port 0 --unixsocket "$SOCK" --unixsocketperm 700 \
+    --dir "$STATE/redis" --save '' --appendonly no \
+    --logfile "$STATE/logs/redis.log" --daemonize no
+for _ in $(seq 200); do
+    redis-cli -s "$SOCK" PING 2> /dev/null | grep -q PONG && break
+    kill -0 "${pids[redis]}" 2> /dev/null || die "redis-server exited: see $STATE/logs/redis.log"
+    sleep 0.05
+done
+
+source_text=${NIXERY_CHANNEL:+channel $NIXERY_CHANNEL}
+source_text=${source_text:-${NIXERY_PKGS_REPO:+git repository $NIXERY_PKGS_REPO}}
+source_text=${source_text:-path $NIXERY_PKGS_PATH}
+log "starting nixery-helper ($source_text)"
+# Its JSON log lines go to logs/helper.log and to the terminal; tee ignores
+# the terminal's SIGINT so that the helper's last lines are kept.
+# shellcheck disable=SC2086 # NIXERY_HELPER_FLAGS is a list of flags
+TMPDIR=$STATE/tmp start helper "$HELPER" --redis "unix:$SOCK" \
+    --storage "$STATE/storage" --nix-dir "$ROOT/nix" \
+    --popularity "$ROOT/nix/popularity.json" ${NIXERY_HELPER_FLAGS:-} \
+    2> >(tee -i -a "$STATE/logs/helper.log" >&2)
+
+# As root, nginx's workers would run as nobody, who can reach neither the
+# Redis socket nor $STATE; `make run` is a development command, so they
+# keep the invoking user.
+user_line=
+[ "$(id -u)" = 0 ] && user_line="user root;"
+sed -e "s|@PORT@|$PORT|g" -e "s|@STATE@|$STATE|g" -e "s|@USER@|$user_line|" \
+    -e "s|@MODULE@|$MODULE|g" -e "s|@SOCK@|$SOCK|g" \
+    "$ROOT/conf/run.nginx.conf.in" > "$STATE/nginx/nginx.conf"
+log "starting nginx on http://127.0.0.1:$PORT/"
+start nginx /usr/sbin/nginx -p "$STATE/nginx/" -c "$STATE/nginx/nginx.conf"
+
+for _ in $(seq 200); do
+    curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/v2/" && break
+    kill -0 "${pids[nginx]}" 2> /dev/null || die "nginx exited: see $STATE/logs/error.log"
+    sleep 0.05
+done
+log "ready: podman pull --tls-verify=false 127.0.0.1:$PORT/shell/git/htop"
+log "      front page: http://127.0.0.1:$PORT/   logs: $STATE/logs/"
+
+# Stop everything when any of the three exits.
+wait -n "${pids[@]}" || true
+for name in "${!pids[@]}"; do
+    state=$(awk '{ print $3 }' "/proc/${pids[$name]}/stat" 2> /dev/null) || true
+    if [ -z "$state" ] || [ "$state" = Z ]; then
+        log "$name exited"
+    fi
+done
+exit 1
