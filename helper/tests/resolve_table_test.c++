@@ -217,7 +217,9 @@ TEST(ResolveImage, BuildFailure)
 TEST(ResolveImage, MegabyteOfBuildOutput)
 {
     // Nix's stderr goes to the log line by line: catch it in a file.
-    auto path = fs::temp_directory_path() / "nixery-noisy-test.log";
+    // Unique per process: concurrent test runs must not share the file.
+    auto path = fs::temp_directory_path() /
+                ("nixery-noisy-test." + std::to_string(::getpid()) + ".log");
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ASSERT_GE(fd, 0);
     log::set_fd(fd);
