@@ -5,6 +5,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use Nixery::Containerd;
 use Nixery::Fixture;
 use Nixery::Test;
 
@@ -16,38 +17,18 @@ my $fx = Nixery::Fixture->new($t->storage);
 my $img = $fx->add_image(name => 'shell/hello', tag => 'v1',
     layers => [ { 'bin/' => undef, 'bin/hello' => "#!/bin/sh\necho hello\n" },
                 { 'etc/' => undef, 'etc/motd' => "welcome\n" } ]);
-my $dir = $t->dir;
-my $cd = "$dir/containerd";
-my $sock = "$cd/c.sock";
-$t->write_file("$cd/config.toml", <<"TOML");
-version = 2
-root = "$cd/root"
-state = "$cd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$sock"
-[ttrpc]
-  address = "$sock.ttrpc"
-[debug]
-  address = "$cd/debug.sock"
-[metrics]
-  address = ""
-TOML
 $t->write_config($t->registry_conf(
     http => q{log_format pulls '$request_method $uri $status $body_bytes_sent';},
     server => '        access_log %%PREFIX%%/logs/pulls.log pulls;'));
 $t->run;
-$t->spawn('containerd', 'containerd', '--config', "$cd/config.toml");
-for (1 .. 200) { last if -S $sock; select undef, undef, undef, 0.05 }
-ok(-S $sock, 'private containerd is up') or BAIL_OUT('containerd did not start: '
-    . ($t->read_file('logs/containerd.log') // ''));
+my $containerd = Nixery::Containerd->start($t);
 
 sub ctr {
     my @args = @_;
     my $pid = open(my $fh, '-|') // die "fork: $!";
     if (!$pid) {
         open STDERR, '>&', \*STDOUT;
-        exec 'ctr', '--address', $sock, '--namespace', 'nixery-test', @args;
+        exec $containerd->ctr_argv, @args;
         exit 127;
     }
     local $/;
@@ -78,7 +59,7 @@ diag("ctr on a missing image printed:\n$out") if $ENV{NIXERY_SHOW_CLIENTS};
 
 # The unpacked snapshot holds the files of both layers.
 ($rc, $out) = ctr('snapshots', '--snapshotter', 'native', 'ls');
-my @snaps = glob("$cd/root/io.containerd.snapshotter.v1.native/snapshots/*");
+my @snaps = glob($containerd->root . "/io.containerd.snapshotter.v1.native/snapshots/*");
 ok((grep { -f "$_/bin/hello" && -f "$_/etc/motd" } @snaps), 'snapshot has both layers');
 
 # What containerd asked for: HEAD by tag, then GETs by digest.

@@ -8,35 +8,16 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(sleep);
+use Nixery::Containerd;
 use Nixery::Test;
 use Nixery::Run qw(command);
 
 my $t = Nixery::Test->new;
-my $dir = $t->dir;
 my $reg = '127.0.0.1:' . $t->port;
 my $run = Nixery::Run->start($t);
 
-my $cd = "$dir/containerd";
-my $sock = "$cd/c.sock";
-$t->write_file("$cd/config.toml", <<"TOML");
-version = 2
-root = "$cd/root"
-state = "$cd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$sock"
-[ttrpc]
-  address = "$sock.ttrpc"
-[debug]
-  address = "$cd/debug.sock"
-[metrics]
-  address = ""
-TOML
-$t->spawn('containerd', 'containerd', '--config', "$cd/config.toml");
-for (1 .. 200) { last if -S $sock; sleep 0.05 }
-ok(-S $sock, 'private containerd is up')
-    or BAIL_OUT('containerd: ' . ($t->read_file('logs/containerd.log') // ''));
-my @ctr = ('ctr', '--address', $sock, '--namespace', 'nixery-test');
+my $containerd = Nixery::Containerd->start($t);
+my @ctr = $containerd->ctr_argv;
 
 my ($rc, $out) = command(@ctr, 'images', 'pull', '--plain-http',
     '--snapshotter', 'native', "$reg/hello:latest");
@@ -56,7 +37,7 @@ like($out, qr/^\Q$reg\E\/hello:latest\s+\S+\s+\Q$digest\E\s/m,
     'ctr lists the image with the registry\'s digest') or diag($out);
 
 # The program is in the unpacked snapshot.
-my @snaps = glob("$cd/root/io.containerd.snapshotter.v1.native/snapshots/*");
+my @snaps = glob($containerd->root . "/io.containerd.snapshotter.v1.native/snapshots/*");
 ok((grep { -x "$_/bin/hello" } @snaps), 'snapshot holds /bin/hello');
 
 # What containerd asked for: HEAD by tag first, then everything by digest.
