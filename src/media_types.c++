@@ -20,6 +20,10 @@ bool iequals(std::string_view a, std::string_view b) noexcept
     if (a.size() != b.size()) {
         return false;
     }
+    // Clients send media types in lowercase: one memcmp decides most calls.
+    if (a == b) {
+        return true;
+    }
     for (std::size_t i = 0; i < a.size(); ++i) {
         char x = a[i], y = b[i];
         if (x >= 'A' && x <= 'Z') {

@@ -8,12 +8,21 @@ namespace nixery {
 
 namespace {
 
-std::string fanned(std::string_view prefix, std::string_view hex)
+// <prefix><kind>/<hh>/<hex> (kind may be empty), built with one allocation:
+// the module builds one of these for every request it serves.
+std::string fanned(std::string_view prefix, std::string_view hex,
+                   std::string_view kind = {})
 {
-    std::string out(prefix);
-    out += hex.substr(0, 2);
+    std::string out;
+    out.reserve(prefix.size() + kind.size() + 1 + 3 + hex.size());
+    out.append(prefix);
+    if (!kind.empty()) {
+        out.append(kind);
+        out.push_back('/');
+    }
+    out.append(hex.substr(0, 2));
     out.push_back('/');
-    out += hex;
+    out.append(hex);
     return out;
 }
 
@@ -73,10 +82,7 @@ std::string blob_path(std::string_view hex)
 
 std::string manifest_path(ManifestKind kind, std::string_view hex)
 {
-    std::string prefix = "manifests/";
-    prefix += manifest_kind_name(kind);
-    prefix.push_back('/');
-    return fanned(prefix, hex);
+    return fanned("manifests/", hex, manifest_kind_name(kind));
 }
 
 std::string index_path(std::string_view key)

@@ -8,6 +8,7 @@
 #include "media_types.h"
 #include "storage_layout.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -166,6 +167,7 @@ ngx_int_t send_file(ngx_http_request_t* r, ngx_str_t& path,
 std::vector<std::string_view> accept_lines(ngx_http_request_t* r)
 {
     std::vector<std::string_view> lines;
+    lines.reserve(8); // skopeo sends six: one allocation, no regrowth
     ngx_list_part_t* part = &r->headers_in.headers.part;
     auto* h = static_cast<ngx_table_elt_t*>(part->elts);
     for (ngx_uint_t i = 0;; ++i) {
@@ -284,8 +286,12 @@ enum class Lookup { found, missing, failed };
 
 // The index entry for `key`: from this worker's cache unless `fresh`, else
 // from disk (and then remembered).
+// Finds the index entry for `key`: the cached one (no copy), or the one on
+// disk parsed into `storage`. `entry` points at it until the next call into
+// the cache.
 Lookup lookup_entry(ngx_http_request_t* r, std::string_view key,
-                    const std::string& cache_key, bool fresh, IndexEntry& entry)
+                    std::string_view cache_key, bool fresh, IndexEntry& storage,
+                    const IndexEntry*& entry)
 {
     IndexCache* cache = nullptr;
     if (WorkerState* w = worker_state()) {
@@ -294,7 +300,7 @@ Lookup lookup_entry(ngx_http_request_t* r, std::string_view key,
     std::int64_t now = ngx_time();
     if (cache != nullptr && !fresh) {
         if (const IndexEntry* cached = cache->find(cache_key, now)) {
-            entry = *cached;
+            entry = cached;
             return Lookup::found;
         }
     }
@@ -317,10 +323,11 @@ Lookup lookup_entry(ngx_http_request_t* r, std::string_view key,
     if (parsed->expired(now)) {
         return Lookup::missing;
     }
-    entry = std::move(*parsed);
+    storage = std::move(*parsed);
     if (cache != nullptr) {
-        cache->put(cache_key, entry, now);
+        cache->put(cache_key, storage, now);
     }
+    entry = &storage;
     return Lookup::found;
 }
 
@@ -329,15 +336,29 @@ Lookup lookup_entry(ngx_http_request_t* r, std::string_view key,
 ngx_int_t serve_from_index(ngx_http_request_t* r, std::string_view key) noexcept
 try {
     // Cache entries are per storage root: locations may use different ones.
+    // "<root>/<key>", on the stack for any sane root (this runs for every
+    // manifest served by tag).
     const ngx_str_t& root = loc_conf(r)->storage;
-    std::string cache_key(reinterpret_cast<char*>(root.data), root.len);
-    cache_key.push_back('/');
-    cache_key += key;
+    std::string long_key;
+    char buf[1024];
+    std::string_view cache_key;
+    if (root.len + 1 + key.size() <= sizeof buf) {
+        char* p = std::copy_n(root.data, root.len, buf);
+        *p++ = '/';
+        p = std::copy(key.begin(), key.end(), p);
+        cache_key = std::string_view(buf, static_cast<std::size_t>(p - buf));
+    } else {
+        long_key.assign(reinterpret_cast<char*>(root.data), root.len);
+        long_key.push_back('/');
+        long_key += key;
+        cache_key = long_key;
+    }
 
     ManifestKind kind = choose_manifest_kind(accept_lines(r));
     for (bool fresh : {false, true}) {
-        IndexEntry entry;
-        switch (lookup_entry(r, key, cache_key, fresh, entry)) {
+        IndexEntry storage;
+        const IndexEntry* entry = nullptr;
+        switch (lookup_entry(r, key, cache_key, fresh, storage, entry)) {
         case Lookup::found:
             break;
         case Lookup::missing:
@@ -345,7 +366,7 @@ try {
         case Lookup::failed:
             return internal_error(r);
         }
-        const std::string& hex = entry.hex(kind);
+        const std::string& hex = entry->hex(kind);
         ngx_str_t path;
         ngx_open_file_info_t of;
         if (!storage_path(r, manifest_path(kind, hex), path)) {
@@ -370,12 +391,12 @@ try {
         case Opened::failed:
             return internal_error(r);
         }
-        if (static_cast<std::uint64_t>(of.size) != entry.size(kind)) {
+        if (static_cast<std::uint64_t>(of.size) != entry->size(kind)) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "nixery: \"%s\" has %O bytes, its index entry %*s "
                           "says %uL",
                           path.data, of.size, key.size(), key.data(),
-                          static_cast<uint64_t>(entry.size(kind)));
+                          static_cast<uint64_t>(entry->size(kind)));
             return internal_error(r,
                                   "stored manifest does not match the index");
         }
