@@ -53,6 +53,10 @@ StorePath path_of(std::string path, json_t* info)
     }
     StorePath p;
     p.path = std::move(path);
+    // `nix path-info` marks paths missing from the store as not valid.
+    if (json_is_false(json_object_get(info, "valid"))) {
+        bad(p.path + " is not valid (not in the store)");
+    }
     json_t* nar = json_object_get(info, "narSize");
     if (!json_is_integer(nar) || json_integer_value(nar) < 0) {
         bad("narSize of " + p.path + " is missing or negative");

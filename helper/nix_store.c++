@@ -1,6 +1,6 @@
 #include "nix_store.h"
 
-#include <jansson.h>
+#include "closure_json.h"
 
 #include <algorithm>
 #include <memory>
@@ -9,11 +9,6 @@
 namespace nixery {
 
 namespace {
-
-struct JsonDeleter {
-    void operator()(json_t* j) const { json_decref(j); }
-};
-using Json = std::unique_ptr<json_t, JsonDeleter>;
 
 std::string strip_ansi(std::string_view s)
 {
@@ -67,57 +62,11 @@ std::vector<std::string> path_info_argv(const std::vector<std::string>& paths)
 
 std::vector<StorePath> parse_path_info(std::string_view text)
 {
-    json_error_t err;
-    Json root(json_loadb(text.data(), text.size(), 0, &err));
-    if (!root || !json_is_array(root.get())) {
-        throw std::runtime_error(std::string("nix path-info: bad JSON: ") +
-                                 (root ? "not an array" : err.text));
+    // One parser for every closure JSON the helper reads (closure_json.h).
+    std::vector<StorePath> paths = parse_closure_json(text).paths;
+    if (paths.empty()) {
+        throw std::runtime_error("nix path-info: no store paths");
     }
-    std::vector<StorePath> paths;
-    std::size_t i;
-    json_t* item;
-    json_array_foreach(root.get(), i, item)
-    {
-        const char* path = json_string_value(json_object_get(item, "path"));
-        json_t* valid = json_object_get(item, "valid");
-        if (path == nullptr) {
-            throw std::runtime_error("nix path-info: entry without path");
-        }
-        if (valid != nullptr && json_is_false(valid)) {
-            throw std::runtime_error(std::string("nix path-info: ") + path +
-                                     " is not valid");
-        }
-        json_t* size = json_object_get(item, "narSize");
-        json_t* refs = json_object_get(item, "references");
-        if (!json_is_integer(size) || json_integer_value(size) < 0 ||
-            !json_is_array(refs)) {
-            throw std::runtime_error(std::string("nix path-info: ") + path +
-                                     " without narSize/references");
-        }
-        StorePath sp;
-        sp.path = path;
-        sp.nar_size = static_cast<std::uint64_t>(json_integer_value(size));
-        std::size_t j;
-        json_t* ref;
-        json_array_foreach(refs, j, ref)
-        {
-            const char* r = json_string_value(ref);
-            if (r == nullptr) {
-                throw std::runtime_error("nix path-info: bad reference");
-            }
-            sp.references.emplace_back(r);
-        }
-        std::sort(sp.references.begin(), sp.references.end());
-        paths.push_back(std::move(sp));
-    }
-    std::sort(
-        paths.begin(), paths.end(),
-        [](const StorePath& a, const StorePath& b) { return a.path < b.path; });
-    paths.erase(std::unique(paths.begin(), paths.end(),
-                            [](const StorePath& a, const StorePath& b) {
-                                return a.path == b.path;
-                            }),
-                paths.end());
     return paths;
 }
 

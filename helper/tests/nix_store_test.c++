@@ -27,6 +27,19 @@ TEST(NixStore, ParsesPathInfo)
         (std::vector<std::string>{"/nix/store/aaa-lib", "/nix/store/bbb-app"}));
 }
 
+TEST(NixStore, ParsesPathInfoKeyedByPath)
+{
+    // Newer Nix prints an object keyed by store path, with references by
+    // base name; the closure JSON parser takes both forms.
+    auto paths = parse_path_info(R"({
+      "/nix/store/bbb-app":{"narSize":300,"references":["aaa-lib"]},
+      "/nix/store/aaa-lib":{"narSize":100,"references":[]}})");
+    ASSERT_EQ(paths.size(), 2u);
+    EXPECT_EQ(paths[0].path, "/nix/store/aaa-lib");
+    EXPECT_EQ(paths[1].references,
+              (std::vector<std::string>{"/nix/store/aaa-lib"}));
+}
+
 TEST(NixStore, RejectsBadPathInfo)
 {
     EXPECT_THROW(parse_path_info("{"), std::runtime_error);
