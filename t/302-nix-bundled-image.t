@@ -15,9 +15,13 @@ use Nixery::Store qw(oci_layout);
 plan skip_all => 'needs root (chroot)' if $> != 0;
 
 my $ROOT = $Nixery::Closure::ROOT;
-# Lowercase: podman names an image pulled from a layout after its path.
 my $dir = tempdir('nixery-302-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-my $lc = lc($dir) . '-lc';
+# podman names an image pulled from a layout after its path, which must then
+# be a valid reference: lowercase components without runs of separators.
+# tempdir's random letters may be uppercase or "_", so reach the layout
+# through a link whose name is only digits and dashes.
+my $lc = "/tmp/nixery-t302-$$";
+unlink $lc;
 symlink($dir, $lc) or die "symlink: $!";
 END { unlink $lc if defined $lc }
 my $name = 'shell/git/htop/curl/python3/python3packages.requests';
