@@ -25,7 +25,7 @@ DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	libisal-dev isal libgtest-dev libgmock-dev libbenchmark-dev \
 	redis-server redis-tools libhiredis-dev nix-bin patchelf skopeo umoci \
 	podman runc containerd busybox-static wrk clang-format clang-tidy \
-	cmake g++ make perl libjson-pp-perl curl python3 pigz \
+	cmake g++ make perl libjson-pp-perl curl python3 pigz openssl valgrind \
 	$(BUNDLED_DEBIAN_PACKAGES)
 
 BUNDLED_PKGS := hello bash bashInteractive coreutils moreutils nano git htop \

@@ -14,19 +14,17 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/../t/lib";
+use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use List::Util qw(sum);
 use Test::More;
-use Nixery::Fixture;
+use Nixery::ModuleBench qw(add_bench_image bench_conf);
 use Nixery::Test;
 
 my $rounds = $ENV{BENCH_ROUNDS} // 8;
 my $seconds = $ENV{BENCH_SECONDS} // 3;
 
 my $first = Nixery::Test->new;
-my $fx = Nixery::Fixture->new($first->storage);
-my $img = $fx->add_image(name => 'shell/hello', layers => [
-    map { { "etc/f$_" => "layer $_\n" x 100 } } 1 .. 12 ]);
+my ($fx, $img) = add_bench_image($first->storage);
 # 100 MiB of incompressible-looking bytes.
 my $chunk = join '', map { pack 'N', ($_ * 2654435761) % 4294967296 } 1 .. 262144;
 my $big = '';
@@ -36,24 +34,7 @@ undef $big;
 
 sub start {
     my ($t, $cache) = @_;
-    $t->write_config($t->http_conf(<<"CONF"));
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 1000000;
-    nixery_index_cache $cache;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        access_log off;
-        location /v2/ {
-            nixery;
-            nixery_storage %%STORAGE%%;
-        }
-        location /static/ {
-            alias %%STORAGE%%/;
-            default_type application/octet-stream;
-        }
-    }
-CONF
+    $t->write_config($t->http_conf(bench_conf("nixery_index_cache $cache;")));
     $t->run;
     return { t => $t, port => $t->port, worker => ($t->worker_pids)[0] };
 }

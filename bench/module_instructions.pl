@@ -1,10 +1,10 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/../t/lib";
+use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
 use Test::More;
-use Nixery::Fixture;
+use Nixery::ModuleBench qw(add_bench_image bench_conf);
 use Nixery::Test;
 
 my $seconds = $ENV{BENCH_SECONDS} // 5;
@@ -15,26 +15,8 @@ my $accept = 'Accept: application/vnd.docker.distribution.manifest.v2+json';
 sub per_request {
     my ($which) = @_;
     my $t = Nixery::Test->new;
-    my $fx = Nixery::Fixture->new($t->storage);
-    my $img = $fx->add_image(name => 'shell/hello',
-        layers => [ map { { "etc/f$_" => "layer $_\n" x 100 } } 1 .. 12 ]);
-    my $conf = $t->http_conf(<<'CONF');
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        access_log off;
-        location /v2/ {
-            nixery;
-            nixery_storage %%STORAGE%%;
-        }
-        location /static/ {
-            alias %%STORAGE%%/;
-            default_type application/octet-stream;
-        }
-    }
-CONF
+    my ($fx, $img) = add_bench_image($t->storage);
+    my $conf = $t->http_conf(bench_conf());
     $conf =~ s/master_process on;/master_process off;/;
     $t->write_config($conf);
     my $out = tempdir(CLEANUP => 1) . "/callgrind.out";
