@@ -13,6 +13,7 @@
 #pragma once
 
 #include "storage_layout.h"
+#include "string_hash.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -43,20 +44,12 @@ class IndexCache {
         IndexEntry entry;
         std::int64_t stored = 0;
     };
-    struct Hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept
-        {
-            return std::hash<std::string_view>{}(s);
-        }
-    };
     using Order = std::list<Node>;
 
     std::size_t max_entries_;
     std::int64_t valid_;
     Order order_; // most recently used first
-    std::unordered_map<std::string, Order::iterator, Hash, std::equal_to<>>
-        map_;
+    StringMap<Order::iterator> map_;
 };
 
 } // namespace nixery

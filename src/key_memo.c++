@@ -1,5 +1,7 @@
 #include "key_memo.h"
 
+#include <algorithm>
+
 namespace nixery {
 
 namespace {
@@ -22,7 +24,21 @@ const std::string* KeyMemo::find(std::string_view name,
     if (keys_.empty()) {
         return nullptr;
     }
-    auto it = keys_.find(memo_key(name, tag));
+    // Looked up on every manifest request: build the key on the stack when
+    // it fits (names are at most 1024 bytes, tags 128).
+    char buf[1280];
+    std::string long_key;
+    std::string_view k;
+    if (name.size() + 1 + tag.size() <= sizeof buf) {
+        char* p = std::copy(name.begin(), name.end(), buf);
+        *p++ = '\0';
+        p = std::copy(tag.begin(), tag.end(), p);
+        k = std::string_view(buf, static_cast<std::size_t>(p - buf));
+    } else {
+        long_key = memo_key(name, tag);
+        k = long_key;
+    }
+    auto it = keys_.find(k);
     return it == keys_.end() ? nullptr : &it->second;
 }
 

@@ -6,6 +6,8 @@
 // when full: it is only a memo, a miss just recomputes. Not thread-safe.
 #pragma once
 
+#include "string_hash.h"
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -28,7 +30,7 @@ class KeyMemo {
   private:
     std::size_t max_;
     // Keyed by name + '\0' + tag: neither can hold a NUL.
-    std::unordered_map<std::string, std::string> keys_;
+    StringMap<std::string> keys_;
 };
 
 } // namespace nixery
