@@ -32,10 +32,10 @@ $q->start_helper('rescuer', '--fake-delay-ms', 200);
 waitpid($pid, 0);
 is($? >> 8, 0, 'all 10 waiting clients got 200 after the takeover');
 is($q->builds('crashy:latest'), 2, 'started twice: killed, then taken over');
-like($t->read_file('logs/rescuer.log') // '', qr/"msg":"job taken over"/,
+ok(scalar $t->log_lines('logs/rescuer.log', qr/"msg":"job taken over"/),
     'the rescuer logged the takeover');
-like($t->read_file('logs/rescuer.log') // '',
-    qr/"msg":"job done","image":"crashy:latest".*"deliveries":2/,
+ok(scalar $t->log_lines('logs/rescuer.log',
+    qr/"msg":"job done","image":"crashy:latest".*"deliveries":2/),
     'the job completed on its second delivery');
 
 # SIGTERM mid-build: the build finishes and is announced.
@@ -78,10 +78,10 @@ kill 'TERM', $t->pid('quitter');
 $q->start_helper('finisher', '--fake-delay-ms', 100);
 waitpid($pid, 0);
 is($? >> 8, 0, 'handed-back job built by another helper, client got 200');
-like($t->read_file('logs/quitter.log') // '', qr/"msg":"job handed back"/,
+ok(scalar $t->log_lines('logs/quitter.log', qr/"msg":"job handed back"/),
     'the quitter handed its job back');
-like($t->read_file('logs/finisher.log') // '',
-    qr/"msg":"job done","image":"handedback:latest".*"deliveries":1/,
+ok(scalar $t->log_lines('logs/finisher.log',
+    qr/"msg":"job done","image":"handedback:latest".*"deliveries":1/),
     'a handed-back job does not count as a failed delivery');
 
 $t->done;

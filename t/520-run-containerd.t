@@ -40,7 +40,13 @@ like($out, qr/^\Q$reg\E\/hello:latest\s+\S+\s+\Q$digest\E\s/m,
 my @snaps = glob($containerd->root . "/io.containerd.snapshotter.v1.native/snapshots/*");
 ok((grep { -x "$_/bin/hello" } @snaps), 'snapshot holds /bin/hello');
 
+$t->stop('containerd');
+my %procs = $run->processes;
+is($run->stop('TERM'), 0, 'run.sh exits 0');
+is(join(' ', $run->alive(%procs)), '', 'every process is gone');
+
 # What containerd asked for: HEAD by tag first, then everything by digest.
+# Read once nginx has stopped: a request's log line follows its response.
 my @log = $run->access_log(qr{ /v2/hello/});
 like($log[0] // '', qr{"HEAD /v2/hello/manifests/latest HTTP/1\.1" 200 },
     'first request: HEAD by tag') or diag(join "\n", @log);
@@ -50,11 +56,6 @@ my @blobs = grep { m{"GET /v2/hello/blobs/sha256:[0-9a-f]{64} HTTP/1\.1" 200 } }
 ok(@blobs >= 2, scalar(@blobs) . ' blobs fetched by digest');
 ok(!(grep { m{" [45]\d\d } } @log), 'no error response');
 ok(!(grep { m{"GET /v2/hello/manifests/latest } } @log), 'no GET by tag');
-
-$t->stop('containerd');
-my %procs = $run->processes;
-is($run->stop('TERM'), 0, 'run.sh exits 0');
-is(join(' ', $run->alive(%procs)), '', 'every process is gone');
 
 $t->done;
 done_testing;

@@ -101,8 +101,7 @@ is($r->{status}, 301, 'plain HTTP redirects to HTTPS');
 ($rc, my $out) = command('skopeo', 'copy', '--src-tls-verify=false',
     "docker://127.0.0.1:$tls/hello", "oci:$dir/oci:hello");
 is($rc, 0, 'skopeo copy over HTTPS') or diag($out);
-my @done = grep { /"msg":"job done"/ } split /\n/,
-    $t->read_file('logs/helper.log') // '';
+my @done = $t->log_lines('logs/helper.log', qr/"msg":"job done"/);
 is(scalar @done, 1, 'one job');
 like($done[0] // '', qr/"outcome":"built"/, 'built by the helper');
 ok(-s "$dir/logs/registry.access.log", 'registry access log written');

@@ -130,20 +130,26 @@ sub helper_log {
 }
 
 # Jobs the helper finished so far ("job done" lines), optionally only those
-# with a given outcome (built, cached, unknown, ...).
+# with a given outcome (built, cached, unknown, ...). The helper logs a job
+# after announcing its result, so a client can be served first: wait up to
+# 10 s for at least $min such lines (default 1; 0 does not wait).
 sub jobs {
-    my ($self, $outcome) = @_;
-    return scalar grep {
-        ($_->{msg} // $_->{message} // '') eq 'job done'
-            && (!defined $outcome || ($_->{outcome} // '') eq $outcome)
-    } $self->helper_log;
+    my ($self, $outcome, $min) = @_;
+    my $deadline = time + 10;
+    while (1) {
+        my $n = grep {
+            ($_->{msg} // $_->{message} // '') eq 'job done'
+                && (!defined $outcome || ($_->{outcome} // '') eq $outcome)
+        } $self->helper_log;
+        return $n if $n >= ($min // 1) || time >= $deadline;
+        sleep 0.05;
+    }
 }
 
-# nginx's access log lines matching a pattern.
+# Access-log lines matching $re, waiting for at least $min of them.
 sub access_log {
-    my ($self, $re) = @_;
-    return grep { /$re/ } split /\n/,
-        $self->{t}->read_file('logs/access.log') // '';
+    my ($self, $re, $min) = @_;
+    return $self->{t}->log_lines('logs/access.log', $re, $min);
 }
 
 # Runs a command (argv list, no shell); returns its exit status and its

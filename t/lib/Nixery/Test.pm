@@ -154,6 +154,20 @@ sub read_file {
     return scalar <$fh>;
 }
 
+# Lines of a log file matching $re, once at least $min (default 1) match
+# or $timeout seconds (default 10) have passed. nginx writes a request's
+# access-log line after the response has gone out, so a keep-alive client
+# can be done before its line is there.
+sub log_lines {
+    my ($self, $name, $re, $min, $timeout) = @_;
+    my $deadline = time + ($timeout // 10);
+    while (1) {
+        my @lines = grep { /$re/ } split /\n/, $self->read_file($name) // '';
+        return @lines if @lines >= ($min // 1) || time >= $deadline;
+        sleep 0.05;
+    }
+}
+
 sub write_config {
     my ($self, $conf) = @_;
     $self->{config_template} = $conf;
