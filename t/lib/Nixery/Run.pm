@@ -44,6 +44,10 @@ sub start {
         $ENV{$_} = $opt{env}{$_} for keys %{ $opt{env} // {} };
         open STDOUT, '>>', $log;
         open STDERR, '>&', \*STDOUT;
+        # As from a terminal: a test run started in the background has
+        # SIGINT and SIGQUIT ignored, and bash cannot trap a signal that
+        # was ignored when it started.
+        $SIG{$_} = 'DEFAULT' for qw(INT QUIT TERM HUP);
         exec "$Nixery::Test::ROOT/scripts/run.sh";
         exit 127;
     }
