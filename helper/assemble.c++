@@ -69,10 +69,16 @@ BlobInfo build_symlink_layer(const Closure& closure, const AssembleOptions& o,
 {
     LayerWriter w(o.storage_root, &pool);
     for (const TreeEntry& e : symlink_layer_entries(closure, o.store_prefix)) {
-        if (e.kind == TreeEntry::Kind::directory) {
+        switch (e.kind) {
+        case TreeEntry::Kind::directory:
             w.add_directory(e.name, e.mode);
-        } else {
+            break;
+        case TreeEntry::Kind::file:
+            w.add_contents(e.name, e.mode, e.target);
+            break;
+        case TreeEntry::Kind::symlink:
             w.add_symlink(e.name, e.target);
+            break;
         }
     }
     return w.finish();

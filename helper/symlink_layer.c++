@@ -18,14 +18,17 @@ constexpr std::string_view store_dir = "/nix/store/";
 
 struct Node {
     bool directory = false; // a real directory in the layer
+    bool file = false;      // a regular file the helper writes
     unsigned mode = 0755;
     // For symlinks: the target (a store path in the image) and where that
     // target is on disk, when it is a directory that may need unfolding.
+    // For files: their content.
     std::string target;
     std::string disk_dir;
     std::map<std::string, Node> children;
 
     bool links_directory() const { return !directory && !disk_dir.empty(); }
+    bool link() const { return !directory && !file; }
 };
 
 class Builder {
@@ -71,7 +74,8 @@ class Builder {
                 unfold(c);
             } else if (!c.directory) {
                 log::warn("symlink layer: replacing a file by a directory",
-                          {{"entry", done}, {"target", c.target}});
+                          {{"entry", done},
+                           {"target", c.file ? "(file)" : c.target}});
                 c = Node{};
                 c.directory = true;
                 c.mode = mode;
@@ -97,6 +101,43 @@ class Builder {
         Node link;
         link.target = target;
         d.children[name] = std::move(link);
+    }
+
+    // A regular file, unless the outputs already have `dir/name`.
+    void add_file(const std::string& dir, const std::string& name,
+                  std::string content, unsigned mode)
+    {
+        Node& d = ensure_directory(dir);
+        if (d.children.contains(name)) {
+            return;
+        }
+        Node f;
+        f.file = true;
+        f.mode = mode;
+        f.target = std::move(content);
+        d.children.emplace(name, std::move(f));
+    }
+
+    // Whether the tree has `path` (as a directory, file or link).
+    bool has(const std::string& path) const
+    {
+        const Node* n = &root_;
+        std::size_t start = 0;
+        while (start <= path.size()) {
+            std::size_t end = std::min(path.find('/', start), path.size());
+            if (n->links_directory()) {
+                struct stat st;
+                return ::lstat((n->disk_dir + "/" + path.substr(start)).c_str(),
+                               &st) == 0;
+            }
+            auto it = n->children.find(path.substr(start, end - start));
+            if (it == n->children.end()) {
+                return false;
+            }
+            n = &it->second;
+            start = end + 1;
+        }
+        return true;
     }
 
     std::vector<TreeEntry> entries() const
@@ -211,6 +252,9 @@ class Builder {
             if (n.directory) {
                 out.push_back({member, TreeEntry::Kind::directory, n.mode, {}});
                 emit(n, member, out);
+            } else if (n.file) {
+                out.push_back(
+                    {member, TreeEntry::Kind::file, n.mode, n.target});
             } else {
                 out.push_back(
                     {member, TreeEntry::Kind::symlink, 0777, n.target});
@@ -268,6 +312,29 @@ std::vector<TreeEntry> symlink_layer_entries(const Closure& closure,
         b.add_link("etc/ssl/certs", "ca-bundle.crt", cacert + bundle, false);
         b.add_link("etc/ssl/certs", "ca-certificates.crt", cacert + bundle,
                    false);
+    }
+    std::string bash = find_package(closure, store_prefix, "bash", "/bin/bash");
+    if (!bash.empty() && !b.has("bin/sh")) {
+        b.add_link("bin", "sh", bash + "/bin/bash", false);
+    }
+    // Accounts and name service: what id, whoami, ssh and friends look up.
+    b.add_file("etc", "passwd",
+               "root:x:0:0:System administrator:/root:/bin/sh\n"
+               "nobody:x:65534:65534:Unprivileged account:/var/empty:"
+               "/bin/false\n",
+               0644);
+    b.add_file("etc", "group", "root:x:0:\nnogroup:x:65534:\n", 0644);
+    b.add_file("etc", "nsswitch.conf",
+               "passwd:    files\n"
+               "group:     files\n"
+               "shadow:    files\n"
+               "hosts:     files dns\n"
+               "networks:  files\n"
+               "protocols: files\n"
+               "services:  files\n",
+               0644);
+    if (!b.has("root")) {
+        b.ensure_directory("root", 0700);
     }
     return b.entries();
 }

@@ -12,6 +12,12 @@
 //     /usr/bin/env                    -> coreutils' bin/env (when present)
 //     /etc/ssl/certs/ca-bundle.crt    -> cacert's bundle (when present)
 //     /etc/ssl/certs/ca-certificates.crt  (the same bundle, Debian's name)
+//     /bin/sh                         -> bash's bin/bash (when bash is in
+//                                        the closure and no output has sh)
+//     /etc/passwd, /etc/group         root and nobody (files, 0644)
+//     /etc/nsswitch.conf              files, and dns for hosts
+//     /root                           0700, root's home
+// An entry the requested outputs already provide is kept, never replaced.
 #pragma once
 
 #include "closure.h"
@@ -22,11 +28,11 @@
 namespace nixery {
 
 struct TreeEntry {
-    enum class Kind { directory, symlink };
+    enum class Kind { directory, symlink, file };
     std::string name; // member name: "." or "bin/hello" (relative)
     Kind kind = Kind::directory;
-    unsigned mode = 0755; // directories
-    std::string target;   // symlinks
+    unsigned mode = 0755; // directories and files
+    std::string target;   // symlinks; for files, their content
 };
 
 // The entries of the symlink layer in tar order (depth-first, children

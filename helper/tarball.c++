@@ -190,6 +190,20 @@ void LayerWriter::add_symlink(std::string_view name, std::string_view target)
     state_->write_header(e.get(), name);
 }
 
+void LayerWriter::add_contents(std::string_view name, unsigned mode,
+                               std::string_view contents)
+{
+    State& s = *state_;
+    Entry e = s.new_entry(name, AE_IFREG, mode);
+    archive_entry_set_size(e.get(), static_cast<la_int64_t>(contents.size()));
+    s.write_header(e.get(), name);
+    if (!contents.empty() &&
+        archive_write_data(s.ar, contents.data(), contents.size()) !=
+            static_cast<la_ssize_t>(contents.size())) {
+        s.fail("data of " + std::string(name));
+    }
+}
+
 void LayerWriter::add_file(std::string_view name, unsigned mode,
                            const std::string& disk_path)
 {

@@ -50,6 +50,9 @@ class LayerWriter {
     // Regular file with the contents of `disk_path`.
     void add_file(std::string_view name, unsigned mode,
                   const std::string& disk_path);
+    // Regular file with the given contents.
+    void add_contents(std::string_view name, unsigned mode,
+                      std::string_view contents);
 
     // The whole tree of a store path, read from `disk_path`, as member
     // `name` (e.g. "nix/store/<hash>-foo"), depth-first, children sorted.

@@ -55,6 +55,10 @@ like($out, qr/^htop \d/, 'htop runs in the image');
 ($rc, $out) = command('chroot', $rootfs, '/bin/bash', '-c',
     'echo $((6 * 7)) > /tmp/x && cat /tmp/x && ls /etc/ssl/certs');
 like($out, qr/^42\n.*ca-bundle\.crt/s, 'bash, /tmp and certificates');
+($rc, $out) = command('chroot', $rootfs, '/bin/whoami');
+is($out, "root\n", 'whoami finds root in the image\'s /etc/passwd');
+($rc, $out) = command('chroot', $rootfs, '/bin/sh', '-c', 'ls -ld /root');
+like($out, qr/^drwx------ .* root root .*\/root$/, "root's home: $out");
 
 # The second pull of the same image: served from storage, no new job.
 ($rc, $out) = command('skopeo', 'copy', '--src-tls-verify=false',

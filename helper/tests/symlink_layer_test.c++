@@ -105,6 +105,70 @@ TEST_F(SymlinkLayer, WithoutCoreutilsOrCacertNoExtraLinks)
     EXPECT_EQ(m["tmp"].mode, 01777u);
 }
 
+TEST_F(SymlinkLayer, AccountsNameServiceAndRootHome)
+{
+    auto m = by_name(symlink_layer_entries(closure, dir.path()));
+    ASSERT_EQ(m["etc/passwd"].kind, Kind::file);
+    EXPECT_EQ(m["etc/passwd"].mode, 0644u);
+    EXPECT_TRUE(m["etc/passwd"].target.starts_with("root:x:0:0:"));
+    EXPECT_NE(m["etc/passwd"].target.find("\nnobody:x:65534:65534:"),
+              std::string::npos);
+    EXPECT_EQ(m["etc/group"].target, "root:x:0:\nnogroup:x:65534:\n");
+    EXPECT_NE(m["etc/nsswitch.conf"].target.find("hosts:     files dns\n"),
+              std::string::npos);
+    EXPECT_EQ(m["root"].kind, Kind::directory);
+    EXPECT_EQ(m["root"].mode, 0700u);
+    // The outputs' own etc entries are still there beside them.
+    EXPECT_EQ(m["etc/two.conf"].target, "/nix/store/b-two/etc/two.conf");
+}
+
+TEST_F(SymlinkLayer, OutputsKeepTheirOwnAccountsAndShell)
+{
+    std::string s = dir / "nix/store/";
+    test::write_file(s + "e-base/etc/passwd", "daemon:x:1:1::/:/x\n");
+    test::write_file(s + "e-base/bin/sh", "sh", 0555);
+    test::write_file(s + "f-bash-5.2/bin/bash", "bash", 0555);
+    closure.paths.push_back({"/nix/store/e-base", 1, {}});
+    closure.paths.push_back({"/nix/store/f-bash-5.2", 1, {}});
+    closure.roots.push_back("/nix/store/e-base");
+    auto m = by_name(symlink_layer_entries(closure, dir.path()));
+    EXPECT_EQ(m["etc/passwd"].kind, Kind::symlink);
+    EXPECT_EQ(m["etc/passwd"].target, "/nix/store/e-base/etc/passwd");
+    EXPECT_EQ(m["etc/group"].kind, Kind::file);
+    EXPECT_EQ(m["bin/sh"].target, "/nix/store/e-base/bin/sh");
+}
+
+TEST_F(SymlinkLayer, ShellFromBashInTheClosure)
+{
+    auto m = by_name(symlink_layer_entries(closure, dir.path()));
+    EXPECT_EQ(m.count("bin/sh"), 0u) << "no bash, no /bin/sh";
+
+    // bash only as a dependency (as git has it): /bin/sh still reaches it.
+    std::string s = dir / "nix/store/";
+    test::write_file(s + "f-bash-5.2/bin/bash", "bash", 0555);
+    closure.paths.push_back({"/nix/store/f-bash-5.2", 1, {}});
+    m = by_name(symlink_layer_entries(closure, dir.path()));
+    EXPECT_EQ(m["bin/sh"].kind, Kind::symlink);
+    EXPECT_EQ(m["bin/sh"].target, "/nix/store/f-bash-5.2/bin/bash");
+    EXPECT_EQ(m["bin/one"].target, "/nix/store/a-one/bin/one");
+}
+
+TEST_F(SymlinkLayer, ShellNotAddedOverAnOutputsLinkedBin)
+{
+    // bin is one symlink to a single output's directory that has sh: no
+    // unfolding, no replacing.
+    std::string s = dir / "nix/store/";
+    test::write_file(s + "g-busybox-1/bin/sh", "busybox", 0555);
+    test::write_file(s + "f-bash-5.2/bin/bash", "bash", 0555);
+    closure.paths = {{"/nix/store/f-bash-5.2", 1, {}},
+                     {"/nix/store/g-busybox-1", 1, {}}};
+    closure.roots = {"/nix/store/g-busybox-1"};
+    auto m = by_name(symlink_layer_entries(closure, dir.path()));
+    EXPECT_EQ(m["bin"].kind, Kind::symlink);
+    EXPECT_EQ(m["bin"].target, "/nix/store/g-busybox-1/bin");
+    EXPECT_EQ(m.count("bin/sh"), 0u);
+}
+
 TEST_F(SymlinkLayer, SameInputSameEntries)
 {
     auto a = symlink_layer_entries(closure, dir.path());
