@@ -31,11 +31,15 @@ void exit_process(ngx_cycle_t* cycle) noexcept;
 void* create_loc_conf(ngx_conf_t* cf) noexcept;
 char* merge_loc_conf(ngx_conf_t* cf, void* parent, void* child) noexcept;
 char* set_nixery(ngx_conf_t* cf, ngx_command_t* cmd, void* conf) noexcept;
+char* set_rejected(ngx_conf_t* cf, ngx_command_t* cmd, void* conf) noexcept;
 ngx_int_t handler(ngx_http_request_t* r) noexcept;
+ngx_int_t rejected_handler(ngx_http_request_t* r) noexcept;
 
 ngx_command_t commands[] = {
     {ngx_string("nixery"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, set_nixery,
      NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    {ngx_string("nixery_rejected"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+     set_rejected, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("nixery_storage"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
          NGX_CONF_TAKE1,
@@ -180,6 +184,37 @@ char* set_nixery(ngx_conf_t* cf, ngx_command_t*, void* conf) noexcept
         ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
     clcf->handler = handler;
     return NGX_CONF_OK;
+}
+
+char* set_rejected(ngx_conf_t* cf, ngx_command_t*, void*) noexcept
+{
+    auto* clcf = static_cast<ngx_http_core_loc_conf_t*>(
+        ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+    if (clcf->handler != nullptr) {
+        return const_cast<char*>("is duplicate, or the location has a "
+                                 "content handler already");
+    }
+    clcf->handler = rejected_handler;
+    return NGX_CONF_OK;
+}
+
+// The target of `error_page 400 414 494 URI`: requests nginx refused before
+// routing them (a malformed request line, a header beyond the buffers, a
+// path above the root) get the registry's JSON error instead of nginx's
+// HTML page. nginx keeps the original status in r->err_status and sends it.
+ngx_int_t rejected_handler(ngx_http_request_t* r) noexcept
+{
+    if (r->err_status == NGX_HTTP_REQUEST_URI_TOO_LARGE) {
+        return nixery::send_error(r, nixery::ErrorCode::name_invalid,
+                                  "the request line is longer than nginx's "
+                                  "large_client_header_buffers",
+                                  NGX_HTTP_REQUEST_URI_TOO_LARGE);
+    }
+    return nixery::send_error(
+        r, nixery::ErrorCode::unsupported,
+        "nginx rejected the request before routing it: a malformed request "
+        "line or path, or a header larger than its buffers",
+        r->err_status != 0 ? r->err_status : NGX_HTTP_BAD_REQUEST);
 }
 
 // The path routes are matched on: the request target as the client sent it,

@@ -55,6 +55,16 @@ is($r->{status}, 200, 'registry manifest');
 ok($r->{body} eq $img->{docker}{bytes}, 'registry manifest body');
 $r = $t->curl('https', $tls, '/v2/shell/missingpkg/manifests/latest', '-k');
 is($t->error_code($r), 'MANIFEST_UNKNOWN', 'registry error (through the queue)');
+# What nginx refuses before routing: the registry's JSON through the
+# example's error_page and nixery_rejected location.
+$r = $t->curl('https', $tls, '/v2/' . ('a' x 40000) . '/manifests/latest', '-k');
+is($r->{status}, 414, 'request line beyond the buffers: 414');
+is($t->error_code($r), 'NAME_INVALID', '414 in the registry\'s JSON');
+$r = $t->curl('https', $tls, '/v2/../../etc/passwd', '-k', '--path-as-is');
+is($r->{status}, 400, 'path above the root: 400');
+is($t->error_code($r), 'UNSUPPORTED', '400 in the registry\'s JSON');
+$r = $t->curl('https', $tls, '/.nixery-rejected', '-k');
+is($r->{status}, 404, 'the error location is internal');
 ok(-s "$dir/logs/registry.access.log", 'access log written');
 
 $t->done;

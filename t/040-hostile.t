@@ -2,7 +2,10 @@
 # storage root, and no worker dies. The registry owns `location /` here, so
 # every request nginx accepts reaches the module; requests nginx's own
 # parser refuses (raw NUL and control bytes, bad methods, oversized headers)
-# get nginx's 400 page, marked 'nginx' below.
+# are marked 'nginx' below: a plain server answers them with nginx's own
+# page; a server with `error_page 400 414 494` to a `nixery_rejected`
+# location (as conf/nixery.conf has) answers them in the registry's JSON.
+# The whole table runs against both.
 use strict;
 use warnings;
 use FindBin;
@@ -20,6 +23,7 @@ $t->write_file('secret.txt', "$secret\n");
 $t->write_file('storage/secret.txt', "$secret\n");
 $t->write_file('storage/blobs/secret.txt', "$secret\n");
 
+my $json_port = $t->port_var('JSONPORT');
 $t->write_config($t->http_conf(<<'CONF', workers => 2));
     large_client_header_buffers 4 128k;
     server {
@@ -27,6 +31,18 @@ $t->write_config($t->http_conf(<<'CONF', workers => 2));
         location / {
             nixery;
             nixery_storage %%STORAGE%%;
+        }
+    }
+    server {
+        listen 127.0.0.1:%%JSONPORT%%;
+        error_page 400 414 494 /.nixery-rejected;
+        location / {
+            nixery;
+            nixery_storage %%STORAGE%%;
+        }
+        location = /.nixery-rejected {
+            internal;
+            nixery_rejected;
         }
     }
 CONF
@@ -130,34 +146,50 @@ my @table = (
     [ 'GET with a body', raw("GET $manifest HTTP/1.1", 'Content-Length: 5') . 'hello', 200, '' ],
     [ 'absolute-form target', raw("GET http://127.0.0.1$manifest HTTP/1.1"), 200, '' ],
     [ 'HTTP/1.0 without Host', "GET /v2/ HTTP/1.0\r\n\r\n", 200, '' ],
-    [ 'bad Range', get($blob, 'Range: bytes=zz-'), 416, 'nginx' ],
+    [ 'bad Range', get($blob, 'Range: bytes=zz-'), 416, 'nginx416' ],
+    [ 'request line of 140 KB', get('/v2/' . ('a' x 140000) . '/manifests/latest'), 414, 'nginx' ],
     [ 'bad If-Modified-Since', get($blob, 'If-Modified-Since: yesterday'), 200, '' ],
     [ 'bad Accept q', get($manifest, 'Accept: ,,,;;;q=,*/*;q=abc'), 200, '' ],
 );
 
 cmp_ok(scalar @table, '>=', 40, 'at least 40 hostile requests');
 
-for my $row (@table) {
-    my ($what, $req, $status, $code) = @$row;
-    my $r = $t->http(undef, undef, raw => $req);
-    is($r->{status}, $status, "$what: $status");
-    unlike($r->{raw}, qr/\Q$secret\E/, "$what: no secret");
-    ok(!exists $r->{headers}{'set-cookie'} && !exists $r->{headers}{'x-injected'},
-        "$what: no injected header");
-    if ($code eq 'nginx') {
-        ok(!defined $t->json($r), "$what: nginx's own page");
-    } elsif ($code eq '') {
-        is($r->{headers}{'docker-distribution-api-version'}, 'registry/2.0',
-            "$what: served by the registry");
-    } else {
-        is($t->error_code($r), $code, "$what: $code");
-        is($r->{headers}{'content-type'}, 'application/json', "$what: json");
+for my $port ($t->port, $json_port) {
+    my $json = $port == $json_port;
+    my $on = $json ? 'error_page' : 'plain';
+    for my $row (@table) {
+        my ($what, $req, $status, $code) = @$row;
+        $what = "$on: $what";
+        my $r = $t->http(undef, undef, raw => $req, port => $port);
+        is($r->{status}, $status, "$what: $status");
+        unlike($r->{raw}, qr/\Q$secret\E/, "$what: no secret");
+        ok(!exists $r->{headers}{'set-cookie'} && !exists $r->{headers}{'x-injected'},
+            "$what: no injected header");
+        # What nginx refused: its page, or the registry's JSON through
+        # error_page (414: NAME_INVALID, 400: UNSUPPORTED). error_page does
+        # not cover 416.
+        if ($code eq 'nginx' && $json) {
+            $code = $status == 414 ? 'NAME_INVALID' : 'UNSUPPORTED';
+        }
+        if ($code =~ /^nginx/) {
+            ok(!defined $t->json($r), "$what: nginx's own page");
+        } elsif ($code eq '') {
+            is($r->{headers}{'docker-distribution-api-version'}, 'registry/2.0',
+                "$what: served by the registry");
+        } else {
+            is($t->error_code($r), $code, "$what: $code");
+            is($r->{headers}{'content-type'}, 'application/json', "$what: json");
+        }
     }
 }
 
+# The error page's location is internal: asking for it is a 404.
+my $r = $t->http(GET => '/.nixery-rejected', port => $json_port);
+is($r->{status}, 404, 'the nixery_rejected location is internal');
+
 # Nothing crashed, nothing changed.
 is_deeply([ $t->worker_pids ], \@workers, 'worker pids unchanged');
-my $r = $t->http(GET => $manifest);
+$r = $t->http(GET => $manifest);
 ok($r->{status} == 200 && $r->{body} eq $img->{docker}{bytes},
     'the image is still served');
 ok(-e $t->storage . '/' . $fx->blob_path($hex), 'blob still stored');

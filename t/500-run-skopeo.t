@@ -85,6 +85,12 @@ ok(scalar $run->access_log(qr{"GET /v2/shell/nosuchpackage/manifests/latest[^"]*
     'the registry answered 404');
 is($run->jobs('unknown'), 1, 'one job found the package unknown');
 
+# A request line nginx refuses: make run's nginx answers in JSON too.
+my $bad = $t->http(undef, undef,
+    raw => "GET /v2/hel\x01lo/manifests/latest HTTP/1.1\r\nHost: x\r\n\r\n");
+is($bad->{status}, 400, 'control byte in the request line: 400');
+is($t->error_code($bad), 'UNSUPPORTED', 'in the registry\'s JSON');
+
 # What the registry serves for it now (skopeo rewrote the manifest for
 # the OCI layout, so its digest is not the registry's).
 my @oci = (headers => [[Accept => 'application/vnd.oci.image.manifest.v1+json']]);
