@@ -1,11 +1,14 @@
 # Redis goes away and comes back (TCP this time): uncached images get 503
 # with a JSON error and Retry-After, cached images keep being served, and
-# once Redis is back builds work again without touching nginx.
+# once Redis is back builds work again without touching nginx. Requests
+# already waiting ride out a short outage (up to nixery_redis_timeout) and
+# get their image; a longer one answers them with 503.
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use POSIX ();
 use Time::HiRes qw(sleep time);
 use Nixery::Test;
 use Nixery::Queue;
@@ -59,6 +62,45 @@ my @both = $q->parallel($t->port, 20, GET => '/v2/again/manifests/latest');
 is(scalar(grep { $_->{status} == 200 } @both), 20, 'all workers serve builds');
 my @reconnects = $t->error_log_lines(qr/nixery: subscribed to build results/);
 ok(@reconnects >= 4, 'each worker subscribed twice (start, reconnect)');
+
+# Requests parked on a slow build while Redis restarts (and loses every
+# key: no persistence): they wait, their job is sent again, they get 200.
+$t->stop('helper');
+$q->start_helper('slow', '--fake-delay-ms', 1500);
+ok($q->wait_helper('slow'), 'slow helper up');
+my $before = $q->builds;
+sub parked_clients {
+    my ($image, $n) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my @r = $q->parallel($t->port, $n, GET => "/v2/$image/manifests/latest");
+        my $line = join ' ', map { $_->{status} . ':' . ($t->error_code($_) // '') } @r;
+        $t->write_file("$image.statuses", "$line\n");
+        POSIX::_exit(0);
+    }
+    return $pid;
+}
+my $pid = parked_clients('blip', 6);
+ok($q->wait_builds($before + 1), 'the build started');
+$q->stop_redis;
+$q->start_redis;
+waitpid($pid, 0);
+is($t->read_file('blip.statuses'), join(' ', ('200:') x 6) . "\n",
+    'redis restarted under waiting requests: all 6 got the image');
+
+# Redis gone for longer than nixery_redis_timeout (2s): the waiting
+# requests get 503 once it has passed, not after the 20s wait timeout.
+$before = $q->builds;
+$pid = parked_clients('gone', 4);
+ok($q->wait_builds($before + 1), 'another build started');
+my $stopped = time;
+$q->stop_redis;
+waitpid($pid, 0);
+my $took = time - $stopped;
+is($t->read_file('gone.statuses'), join(' ', ('503:UNAVAILABLE') x 4) . "\n",
+    'redis gone: the waiting requests get 503 UNAVAILABLE');
+cmp_ok($took, '>=', 1.5, sprintf('they waited for redis to come back (%.1fs)', $took));
+cmp_ok($took, '<', 15, 'and got their answer well before the wait timeout');
 
 $t->done;
 done_testing;

@@ -36,9 +36,12 @@ struct KeyEntry {
     ngx_uint_t count = 0;
     // Taken out of the table to be answered (answer_all()).
     bool detached = false;
-    // The enqueue script was sent (parked before the worker's first
-    // connection was up: sent once it is).
+    // The enqueue script was sent on the current connection. Parked before
+    // the worker's first connection was up, or across a lost one: sent
+    // (again) once both connections are up.
     bool sent = false;
+    // The enqueue script (EVAL, formatted), kept to be sent again.
+    std::string eval;
 };
 
 void waiter_cleanup(void* data) noexcept;
@@ -62,12 +65,19 @@ class Queue final : public RedisHandler {
         ping_.log = log_;
         ping_.cancelable = 1;
         ngx_add_timer(&ping_, ping_interval);
+        outage_.handler = on_outage;
+        outage_.data = this;
+        outage_.log = log_;
+        outage_.cancelable = 1;
     }
 
     ~Queue() override
     {
         if (ping_.timer_set) {
             ngx_del_timer(&ping_);
+        }
+        if (outage_.timer_set) {
+            ngx_del_timer(&outage_);
         }
     }
 
@@ -111,8 +121,17 @@ class Queue final : public RedisHandler {
         ngx_add_timer(&q->ping_, ping_interval);
     }
 
-    void send_enqueue(const std::string& key, KeyEntry& entry,
-                      const std::string& eval) noexcept;
+    // A connection lost with requests waiting: they wait for it to come
+    // back for up to nixery_redis_timeout, then get 503.
+    static void on_outage(ngx_event_t* ev) noexcept
+    {
+        auto* q = static_cast<Queue*>(ev->data);
+        if (!q->ready()) {
+            q->fail_all("the build queue is unavailable");
+        }
+    }
+
+    void send_enqueue(const std::string& key, KeyEntry& entry) noexcept;
     void became_ready() noexcept;
     void dispatch(const queue::Result& result) noexcept;
     void answer_all(std::unordered_map<std::string, KeyEntry>::iterator it,
@@ -126,12 +145,11 @@ class Queue final : public RedisHandler {
     RedisConn sub_;
     bool subscribed_ = false;
     bool starting_ = true;
-    // Enqueue scripts formatted while starting, by key.
-    std::unordered_map<std::string, std::string> deferred_;
     std::unordered_map<std::string, KeyEntry> keys_;
     // The key each enqueue script in flight on cmd_ was sent for, in order.
     std::deque<std::string> pending_;
     ngx_event_t ping_{};
+    ngx_event_t outage_{};
 };
 
 // The worker's queue, made in init_process. A plain pointer: no non-POD
@@ -182,6 +200,14 @@ ngx_int_t Queue::park(ngx_http_request_t* r, const ImageRequest& request)
          queue::inflight_key(job.key), queue::jobs_stream,
          queue::format_job(job), std::to_string(queue::inflight_ttl_seconds)});
     auto [it, first] = keys_.try_emplace(job.key);
+    if (first) {
+        try {
+            it->second.eval = std::move(eval);
+        } catch (...) {
+            keys_.erase(it);
+            throw;
+        }
+    }
 
     ngx_http_cleanup_t* cln = ngx_http_cleanup_add(r, sizeof(Waiter));
     if (cln == nullptr) {
@@ -214,14 +240,10 @@ ngx_int_t Queue::park(ngx_http_request_t* r, const ImageRequest& request)
     r->write_event_handler = ngx_http_request_empty_handler;
     r->main->count++;
 
-    if (first) {
-        // One enqueue per image per worker; the script makes it one build
-        // across all workers and hosts.
-        if (ready()) {
-            send_enqueue(job.key, it->second, eval);
-        } else {
-            deferred_[job.key] = std::move(eval);
-        }
+    // One enqueue per image per worker; the script makes it one build
+    // across all workers and hosts. Not ready yet: became_ready() sends it.
+    if (first && ready()) {
+        send_enqueue(job.key, it->second);
     }
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "nixery: waiting for image \"%s\" (%ui waiting)",
@@ -340,8 +362,7 @@ void Queue::fail_all(const char* why) noexcept
     }
 }
 
-void Queue::send_enqueue(const std::string& key, KeyEntry& entry,
-                         const std::string& eval) noexcept
+void Queue::send_enqueue(const std::string& key, KeyEntry& entry) noexcept
 {
     try {
         pending_.push_back(key);
@@ -349,21 +370,25 @@ void Queue::send_enqueue(const std::string& key, KeyEntry& entry,
         return; // its waiters time out
     }
     entry.sent = true;
-    cmd_.send(eval, 1);
+    cmd_.send(entry.eval, 1);
 }
 
+// Both connections are up (at start, or after a lost one came back): send
+// the jobs of the requests that waited for it. The enqueue script makes a
+// second send harmless: a result already stored answers at once, a job
+// already queued is not queued twice, and a job Redis lost is queued again.
 void Queue::became_ready() noexcept
 {
     if (!ready()) {
         return;
     }
     starting_ = false;
-    std::unordered_map<std::string, std::string> deferred;
-    deferred.swap(deferred_);
-    for (auto& [key, eval] : deferred) {
-        auto it = keys_.find(key);
-        if (it != keys_.end() && !it->second.sent && ready()) {
-            send_enqueue(key, it->second, eval);
+    if (outage_.timer_set) {
+        ngx_del_timer(&outage_);
+    }
+    for (auto& [key, entry] : keys_) {
+        if (!entry.sent && !entry.detached && ready()) {
+            send_enqueue(key, entry);
         }
     }
 }
@@ -434,10 +459,16 @@ void Queue::on_down(RedisConn& conn)
         pending_.clear();
     }
     starting_ = false;
-    deferred_.clear();
-    // Without both connections a result could be missed: answer now, the
-    // client retries (the build, if queued, carries on).
-    fail_all("the build queue is unavailable");
+    // A result may be missed while a connection is down: every job is sent
+    // again once both are back, and waiting requests ride out an outage of
+    // up to nixery_redis_timeout (the reconnect backoff tops out at 2 s).
+    // New requests get 503 meanwhile (queue_wait_for_image()).
+    for (auto& [key, entry] : keys_) {
+        entry.sent = false;
+    }
+    if (!keys_.empty() && !outage_.timer_set) {
+        ngx_add_timer(&outage_, conf_.redis_timeout);
+    }
 }
 
 void waiter_cleanup(void* data) noexcept
