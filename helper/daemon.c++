@@ -363,6 +363,13 @@ void Daemon::process(RedisClient& redis, const Entry& entry)
                                    built.message.empty() ? "image build failed"
                                                          : built.message,
                                    built.detail);
+                if (built.code != ErrorCode::unknown) {
+                    // The request's own error: remembered like unknown
+                    // packages, so a retry loop does not run Nix again.
+                    outcome = "unavailable";
+                    result.code = built.code;
+                    ttl = options_.unknown_ttl;
+                }
                 break;
             }
         }

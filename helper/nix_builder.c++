@@ -14,6 +14,20 @@ std::string culprit(const ResolveResult& r)
                              : "'" + r.package + "'";
 }
 
+// At most `max` bytes of `s`, cut before a UTF-8 continuation byte, with
+// "..." when cut.
+std::string utf8_prefix(const std::string& s, std::size_t max)
+{
+    if (s.size() <= max) {
+        return s;
+    }
+    std::size_t n = max;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) {
+        --n;
+    }
+    return s.substr(0, n) + "...";
+}
+
 } // namespace
 
 queue::Builder make_nix_builder(NixBuilderOptions options)
@@ -46,6 +60,12 @@ queue::Builder make_nix_builder(NixBuilderOptions options)
             out.status = queue::BuildOutcome::Status::failed;
             out.message = "Nix could not evaluate " + culprit(r);
             out.detail = r.message;
+            if (!r.package.empty()) {
+                // A package of the request, not the set or Nix, failed:
+                // the client's error, and clients show only the message.
+                out.code = ErrorCode::manifest_unknown;
+                out.message += ": " + utf8_prefix(r.message, 300);
+            }
             break;
         case ResolveResult::Status::build_failed:
             out.status = queue::BuildOutcome::Status::failed;

@@ -7,6 +7,7 @@
 // fake builder below, so the queue's guarantees are proven without Nix.
 #pragma once
 
+#include "errors.h"
 #include "image_request.h"
 
 #include <chrono>
@@ -23,6 +24,11 @@ struct BuildOutcome {
     std::vector<std::string> unknown; // not_found: every unknown package
     std::string message;              // failed: a one-line summary
     std::string detail;               // failed: the builder's (Nix's) words
+    // failed: the registry error the clients get. UNKNOWN (500) for the
+    // registry's own failures; MANIFEST_UNKNOWN (404) when the request
+    // asks for what the package set cannot provide (a package that is
+    // broken, unfree, for another system...): no retry will change that.
+    ErrorCode code = ErrorCode::unknown;
 };
 
 struct BuildContext {

@@ -80,12 +80,18 @@ TEST_F(NixBuilderTest, FailuresNameThePackage)
     r.packages = {"broken", "hello"};
     auto out = build(r, {"1-0", 0});
     EXPECT_EQ(out.status, queue::BuildOutcome::Status::failed);
-    EXPECT_EQ(out.message, "Nix could not evaluate 'broken'");
+    // A package the set cannot provide: the client's error, 404, with the
+    // reason in the message (clients print only that).
+    EXPECT_EQ(out.code, ErrorCode::manifest_unknown);
+    EXPECT_TRUE(out.message.starts_with("Nix could not evaluate 'broken': "))
+        << out.message;
+    EXPECT_NE(out.message.find("marked as broken"), std::string::npos);
     EXPECT_NE(out.detail.find("marked as broken"), std::string::npos);
 
     r.packages = {"failing"};
     out = build(r, {"1-0", 0});
     EXPECT_EQ(out.status, queue::BuildOutcome::Status::failed);
+    EXPECT_EQ(out.code, ErrorCode::unknown) << "a build failure is ours: 500";
     EXPECT_EQ(out.message, "Nix could not build 'failing'");
     EXPECT_NE(out.detail.find("the build broke on purpose"), std::string::npos);
 }
