@@ -6,6 +6,7 @@
 #include "layer_cache.h"
 #include "layering.h"
 #include "log.h"
+#include "storage_lock.h"
 #include "symlink_layer.h"
 #include "tarball.h"
 
@@ -105,6 +106,8 @@ IndexEntry assemble_image(const ImageRequest& request, const Closure& closure,
     }
     std::vector<Layer> layers =
         group_layers(closure, options.popularity, options.layer_budget);
+    // From the layer cache lookups to the index entry: nixery-gc waits.
+    StorageLock collector = StorageLock::shared(options.storage_root);
 
     // Look every layer up in the cache; build the others in parallel,
     // biggest first so that no core idles on a long tail.

@@ -8,7 +8,7 @@ use lib "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
 use JSON::PP;
 use Test::More;
-use Nixery::Store qw(make_fixture_store);
+use Nixery::Store qw(make_fixture_store capture);
 
 my $bin = $Nixery::Store::ASSEMBLE;
 my $dir = tempdir('nixery-205-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -25,17 +25,10 @@ sub spew {
 # (exit status, stdout, stderr)
 sub run {
     my (@args) = @_;
-    my $pid = open(my $out, '-|') // die;
-    if (!$pid) {
-        open(STDERR, '>', "$dir/err");
-        exec($bin, @args) or exit 127;
-    }
-    local $/;
-    my $stdout = <$out>;
-    close $out;
-    my $status = $? >> 8;
+    unlink "$dir/err";
+    my ($status, $stdout) = capture("$dir/err", $bin, @args);
     open(my $e, '<', "$dir/err");
-    my $stderr = <$e>;
+    my $stderr = do { local $/; <$e> };
     return ($status, $stdout, $stderr);
 }
 

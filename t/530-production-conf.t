@@ -26,6 +26,7 @@ my $redis = $q->address;
 my $tls = Nixery::Test::free_port();
 my %swap = (
     '/usr/local/bin/nixery-helper' => "$Nixery::Test::BUILD/cmake/helper/nixery-helper",
+    '/usr/local/bin/nixery-gc' => "$Nixery::Test::BUILD/cmake/helper/nixery-gc",
     '/usr/local/share/nixery/nix' => "$root/nix",
     '/var/lib/nixery' => $t->storage,
     '/var/cache/nixery' => "$dir/tmp",
@@ -105,6 +106,22 @@ my @done = $t->log_lines('logs/helper.log', qr/"msg":"job done"/);
 is(scalar @done, 1, 'one job');
 like($done[0] // '', qr/"outcome":"built"/, 'built by the helper');
 ok(-s "$dir/logs/registry.access.log", 'registry access log written');
+
+# The collector, from conf/nixery-gc.service's ExecStart, beside the
+# running helper and nginx: the fresh image stays, and is still served.
+my $gc_unit = $t->read_file("$root/conf/nixery-gc.service")
+    // BAIL_OUT('conf/nixery-gc.service missing');
+$gc_unit =~ s/\\\n\s*/ /g;
+my ($gc_exec) = $gc_unit =~ /^ExecStart=(.*)$/m;
+($rc, my $gc_out) = command(split ' ', swap($gc_exec));
+is($rc, 0, 'nixery-gc runs with the unit\'s flags') or diag($gc_out);
+like($gc_out, qr/"index_kept":1,"index_removed":0,/, 'the image is kept');
+like($gc_out, qr/"blobs_removed":0,/, 'no blob removed');
+($rc, $out) = command('skopeo', 'copy', '--src-tls-verify=false',
+    "docker://127.0.0.1:$tls/hello", "oci:$dir/oci2:hello");
+is($rc, 0, 'the image is still served after the collection') or diag($out);
+like($t->read_file("$root/conf/nixery-gc.timer") // '', qr/^OnCalendar=\S+/m,
+    'conf/nixery-gc.timer schedules it');
 
 # SIGTERM: the helper stops cleanly.
 is($t->stop('helper', 'TERM'), 1, 'helper stops on SIGTERM');

@@ -17,7 +17,7 @@ use File::Copy qw(copy);
 use File::Path qw(make_path);
 use JSON::PP;
 
-our @EXPORT_OK = qw(make_fixture_store write_closure assemble oci_layout
+our @EXPORT_OK = qw(make_fixture_store write_closure assemble capture oci_layout
     compare_store read_json blob_file sha256_file);
 
 our $ROOT = abs_path(dirname(__FILE__) . '/../../..');
@@ -111,6 +111,21 @@ sub write_closure {
     spew($file, $JSON->encode($doc), 0644);
 }
 
+# Run a program (argv list, no shell) with stderr appended to $errfile;
+# returns its exit status and its stdout.
+sub capture {
+    my ($errfile, @argv) = @_;
+    my $pid = open(my $out, '-|') // croak "fork: $!";
+    if (!$pid) {
+        open(STDERR, '>>', $errfile);
+        exec(@argv) or exit 127;
+    }
+    local $/;
+    my $stdout = <$out>;
+    close $out;
+    return ($? >> 8, $stdout);
+}
+
 # Run nixery-assemble; returns its decoded JSON output (undef on failure)
 # and the exit status.
 sub assemble {
@@ -121,6 +136,7 @@ sub assemble {
     push @argv, '--threads', $o{threads} if defined $o{threads};
     push @argv, '--budget', $o{budget} if defined $o{budget};
     push @argv, '--popularity', $o{popularity} if defined $o{popularity};
+    push @argv, '--expires', $o{expires} if defined $o{expires};
     my $pid = open(my $out, '-|') // croak "fork: $!";
     if (!$pid) {
         open(STDERR, '>>', $o{log} // '/dev/null');

@@ -1,0 +1,230 @@
+#include "gc.h"
+
+#include "assemble.h"
+#include "storage_lock.h"
+#include "temp_tree.h"
+
+#include <gtest/gtest.h>
+#include <jansson.h>
+
+#include <filesystem>
+#include <set>
+#include <sys/stat.h>
+#include <utime.h>
+
+namespace nixery {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Two images that share one layer (lib, requested by both), one pinned and
+// one from a moving source that expires at t = 1000.
+class Gc : public ::testing::Test {
+  protected:
+    void SetUp() override
+    {
+        std::string s = dir / "prefix/nix/store/";
+        test::write_file(s + "a-lib-1/lib/liba.so", std::string(5000, 'a'));
+        test::write_file(s + "b-one-1/bin/one", "one", 0555);
+        test::write_file(s + "c-two-1/bin/two", "two", 0555);
+        assemble.storage_root = dir / "storage";
+        assemble.store_prefix = dir / "prefix";
+        pinned = build("one", {"/nix/store/a-lib-1", "/nix/store/b-one-1"}, 0);
+        moving =
+            build("two", {"/nix/store/a-lib-1", "/nix/store/c-two-1"}, 1000);
+        gc.storage_root = assemble.storage_root;
+        gc.keep_expired = 100;
+        gc.lock_timeout = std::chrono::milliseconds(200);
+    }
+
+    IndexEntry build(const std::string& name, std::vector<std::string> roots,
+                     std::int64_t expires)
+    {
+        Closure c;
+        for (const std::string& r : roots) {
+            c.paths.push_back({r, 10, {}});
+        }
+        c.roots = std::move(roots);
+        assemble.expires = expires;
+        return assemble_image(parse_image_request(name, "latest").request, c,
+                              assemble);
+    }
+
+    std::string at(const std::string& rel) const
+    {
+        return assemble.storage_root + "/" + rel;
+    }
+    bool exists(const std::string& rel) const { return fs::exists(at(rel)); }
+
+    // The config and layer digests of an image's Docker manifest.
+    std::set<std::string> blobs_of(const IndexEntry& e) const
+    {
+        std::string text = test::read_file(
+            at(manifest_path(ManifestKind::docker, e.docker_hex)));
+        json_t* root = json_loads(text.c_str(), 0, nullptr);
+        std::set<std::string> out;
+        auto add = [&](json_t* d) {
+            out.insert(std::string(
+                json_string_value(json_object_get(d, "digest")) + 7));
+        };
+        add(json_object_get(root, "config"));
+        std::size_t i;
+        json_t* l;
+        json_array_foreach(json_object_get(root, "layers"), i, l)
+        {
+            add(l);
+        }
+        json_decref(root);
+        return out;
+    }
+
+    std::size_t files_under(const std::string& rel) const
+    {
+        std::size_t n = 0;
+        for (auto& e : fs::recursive_directory_iterator(at(rel))) {
+            n += e.is_regular_file();
+        }
+        return n;
+    }
+
+    test::TempDir dir;
+    AssembleOptions assemble;
+    IndexEntry pinned, moving;
+    GcOptions gc;
+};
+
+TEST_F(Gc, KeepsEverythingWhileEntriesAreLive)
+{
+    std::size_t blobs = files_under("blobs");
+    gc.now = 1000 + 99; // expired, but within keep_expired
+    GcStats s = collect_garbage(gc);
+    EXPECT_EQ(s.index_kept, 2u);
+    EXPECT_EQ(s.index_removed + s.manifests_removed + s.blobs_removed +
+                  s.layer_entries_removed + s.tmp_removed,
+              0u)
+        << s.json();
+    EXPECT_EQ(s.blobs_kept, blobs);
+    EXPECT_EQ(files_under("blobs"), blobs);
+}
+
+TEST_F(Gc, CollectsWhatOnlyALongExpiredEntryReferenced)
+{
+    std::set<std::string> keep = blobs_of(pinned);
+    std::set<std::string> gone;
+    for (const std::string& b : blobs_of(moving)) {
+        if (!keep.contains(b)) {
+            gone.insert(b);
+        }
+    }
+    // The shared lib layer is in both; its config, symlink and own layers
+    // are the moving image's alone.
+    ASSERT_EQ(blobs_of(moving).size() - gone.size(), 1u);
+    ASSERT_EQ(gone.size(), 3u);
+    std::size_t layer_entries = files_under("layers");
+
+    gc.now = 1000 + 100;
+    GcStats s = collect_garbage(gc);
+    EXPECT_EQ(s.index_removed, 1u) << s.json();
+    EXPECT_EQ(s.index_kept, 1u);
+    EXPECT_EQ(s.manifests_removed, 2u); // docker and OCI
+    EXPECT_EQ(s.blobs_removed, gone.size());
+    EXPECT_EQ(s.layer_entries_removed, 1u); // the c-two layer
+    EXPECT_EQ(files_under("layers"), layer_entries - 1);
+    EXPECT_GT(s.bytes_removed, 0u);
+    EXPECT_EQ(s.unreadable, 0u);
+
+    auto two_key = canonical_key(parse_image_request("two", "latest").request);
+    EXPECT_FALSE(exists(index_path(two_key)));
+    EXPECT_FALSE(
+        exists(manifest_path(ManifestKind::docker, moving.docker_hex)));
+    EXPECT_FALSE(exists(manifest_path(ManifestKind::oci, moving.oci_hex)));
+    for (const std::string& b : gone) {
+        EXPECT_FALSE(exists(blob_path(b))) << b;
+    }
+    // The pinned image is whole.
+    EXPECT_TRUE(exists(manifest_path(ManifestKind::docker, pinned.docker_hex)));
+    EXPECT_TRUE(exists(manifest_path(ManifestKind::oci, pinned.oci_hex)));
+    for (const std::string& b : keep) {
+        EXPECT_TRUE(exists(blob_path(b))) << b;
+    }
+
+    // A second run finds nothing more; a rebuild gives the same image.
+    s = collect_garbage(gc);
+    EXPECT_EQ(s.index_removed + s.manifests_removed + s.blobs_removed, 0u);
+    IndexEntry again =
+        build("two", {"/nix/store/a-lib-1", "/nix/store/c-two-1"}, 1000);
+    EXPECT_EQ(again, moving);
+    for (const std::string& b : blobs_of(again)) {
+        EXPECT_TRUE(exists(blob_path(b))) << b;
+    }
+}
+
+TEST_F(Gc, DryRunCountsAndDeletesNothing)
+{
+    std::size_t before = files_under(".");
+    gc.now = 5000;
+    gc.dry_run = true;
+    GcStats s = collect_garbage(gc);
+    EXPECT_EQ(s.index_removed, 1u);
+    EXPECT_EQ(s.blobs_removed, 3u);
+    EXPECT_EQ(files_under("."), before);
+}
+
+TEST_F(Gc, AnUnreadableEntryKeepsManifestsAndBlobs)
+{
+    test::write_file(at(index_path(std::string(64, 'e'))), "garbage\n");
+    std::size_t blobs = files_under("blobs");
+    gc.now = 5000;
+    GcStats s = collect_garbage(gc);
+    EXPECT_EQ(s.unreadable, 1u);
+    EXPECT_EQ(s.index_removed, 1u); // the expired entry itself still goes
+    EXPECT_EQ(s.manifests_removed, 0u);
+    EXPECT_EQ(s.blobs_removed, 0u);
+    EXPECT_EQ(s.layer_entries_removed, 0u);
+    EXPECT_EQ(files_under("blobs"), blobs);
+}
+
+TEST_F(Gc, AnUnreadableLiveManifestKeepsEveryBlob)
+{
+    test::write_file(at(manifest_path(ManifestKind::oci, pinned.oci_hex)),
+                     "{not json");
+    gc.now = 5000;
+    GcStats s = collect_garbage(gc);
+    EXPECT_EQ(s.unreadable, 1u);
+    EXPECT_EQ(s.manifests_removed, 2u); // unreferenced ones may go
+    EXPECT_EQ(s.blobs_removed, 0u);
+    EXPECT_EQ(s.layer_entries_removed, 0u);
+}
+
+TEST_F(Gc, LeavesForeignFilesAndFreshTemporaryFiles)
+{
+    test::write_file(at("blobs/sha256/ab/README"), "mine");
+    test::write_file(at("tmp/old"), "crashed write");
+    test::write_file(at("tmp/new"), "being written");
+    struct utimbuf old_time {
+        100, 100
+    };
+    ASSERT_EQ(::utime(at("tmp/old").c_str(), &old_time), 0);
+    gc.now = ::time(nullptr);
+    GcStats s = collect_garbage(gc);
+    EXPECT_EQ(s.tmp_removed, 1u);
+    EXPECT_FALSE(exists("tmp/old"));
+    EXPECT_TRUE(exists("tmp/new"));
+    EXPECT_TRUE(exists("blobs/sha256/ab/README"));
+}
+
+TEST_F(Gc, WaitsForBuildsHoldingTheLock)
+{
+    gc.now = 5000;
+    {
+        StorageLock building = StorageLock::shared(gc.storage_root);
+        EXPECT_THROW(collect_garbage(gc), std::runtime_error);
+        EXPECT_TRUE(
+            exists(manifest_path(ManifestKind::docker, moving.docker_hex)));
+    }
+    GcStats s = collect_garbage(gc);
+    EXPECT_EQ(s.index_removed, 1u);
+}
+
+} // namespace
+} // namespace nixery
