@@ -7,6 +7,7 @@
 #include "package_source.h"
 #include "popularity.h"
 #include "queue_builder.h"
+#include "queue_redis.h"
 
 #include <csignal>
 #include <cstdlib>
@@ -50,6 +51,8 @@ const char usage[] =
     "  --fake-builder DIR    TEST AID: publish a made-up image instead of "
     "running Nix\n"
     "  --fake-delay-ms MS    TEST AID: make each fake build take MS\n"
+    "environment: NIXERY_REDIS_PASSWORD (and NIXERY_REDIS_USER) for Redis "
+    "AUTH\n"
     "";
 
 [[noreturn]] void fail(const std::string& why)
@@ -124,6 +127,15 @@ int main(int argc, char** argv)
     }
     if (flags["--storage"].empty()) {
         fail("--storage is required");
+    }
+
+    // Redis credentials from the environment, not the command line (which
+    // every local user can read): NIXERY_REDIS_PASSWORD, and with Redis 6
+    // ACLs NIXERY_REDIS_USER.
+    if (const char* pass = std::getenv("NIXERY_REDIS_PASSWORD");
+        pass && *pass) {
+        const char* user = std::getenv("NIXERY_REDIS_USER");
+        queue::RedisClient::set_auth(user ? user : "", pass);
     }
 
     queue::DaemonOptions options;

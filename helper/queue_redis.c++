@@ -16,6 +16,23 @@ timeval to_timeval(std::chrono::milliseconds ms)
 
 } // namespace
 
+namespace {
+
+// Set once by set_auth() before any thread connects, then only read.
+std::string& auth_user()
+{
+    static std::string user;
+    return user;
+}
+
+std::string& auth_password()
+{
+    static std::string password;
+    return password;
+}
+
+} // namespace
+
 RedisClient::RedisClient(std::string address, std::chrono::milliseconds timeout)
     : address_(std::move(address))
 {
@@ -46,6 +63,26 @@ RedisClient::RedisClient(std::string address, std::chrono::milliseconds timeout)
         throw RedisError("redis " + address_ + ": " + why);
     }
     redisSetTimeout(ctx_, tv);
+    if (!auth_password().empty()) {
+        std::vector<std::string> argv{"AUTH"};
+        if (!auth_user().empty()) {
+            argv.push_back(auth_user());
+        }
+        argv.push_back(auth_password());
+        Reply r = command(argv);
+        if (r->type == REDIS_REPLY_ERROR) {
+            std::string why(r->str, r->len);
+            redisFree(ctx_);
+            ctx_ = nullptr;
+            throw RedisError("redis " + address_ + ": AUTH refused: " + why);
+        }
+    }
+}
+
+void RedisClient::set_auth(std::string user, std::string password)
+{
+    auth_user() = std::move(user);
+    auth_password() = std::move(password);
 }
 
 RedisClient::~RedisClient()

@@ -28,8 +28,14 @@ using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
 class RedisClient {
   public:
-    // `address` is "host:port" or "unix:/path". Throws RedisError.
+    // `address` is "host:port" or "unix:/path". Throws RedisError, also
+    // when the server refuses the credentials set with set_auth().
     RedisClient(std::string address, std::chrono::milliseconds timeout);
+
+    // Credentials every later connection sends first (AUTH [user] password;
+    // an empty password: none). Call once at startup, before any thread
+    // connects.
+    static void set_auth(std::string user, std::string password);
     ~RedisClient();
     RedisClient(const RedisClient&) = delete;
     RedisClient& operator=(const RedisClient&) = delete;

@@ -51,9 +51,26 @@ class Queue final : public RedisHandler {
   public:
     Queue(const QueueConf& conf, ngx_log_t* log)
         : conf_(conf), log_(log),
-          cmd_("command", conf.redis, conf.redis_timeout, *this, log),
-          sub_("subscriber", conf.redis, conf.redis_timeout, *this, log)
+          cmd_("command", conf.redis, conf.redis_timeout, *this, log,
+               auth_command(conf)),
+          sub_("subscriber", conf.redis, conf.redis_timeout, *this, log,
+               auth_command(conf))
     {
+    }
+
+    static std::string auth_command(const QueueConf& conf)
+    {
+        auto view = [](const ngx_str_t& s) {
+            return std::string_view(reinterpret_cast<char*>(s.data), s.len);
+        };
+        if (conf.auth_password.len == 0) {
+            return {};
+        }
+        if (conf.auth_user.len == 0) {
+            return format_command({"AUTH", view(conf.auth_password)});
+        }
+        return format_command(
+            {"AUTH", view(conf.auth_user), view(conf.auth_password)});
     }
 
     void start() noexcept
@@ -558,6 +575,27 @@ char* queue_set_redis(ngx_conf_t* cf, ngx_command_t* cmd, void* conf) noexcept
     }
     addr->name = *value;
     qc->redis = addr;
+    return NGX_CONF_OK;
+}
+
+char* queue_set_redis_auth(ngx_conf_t* cf, ngx_command_t* cmd,
+                           void* conf) noexcept
+{
+    auto* qc =
+        reinterpret_cast<QueueConf*>(static_cast<char*>(conf) + cmd->offset);
+    if (qc->auth_password.data != nullptr) {
+        return const_cast<char*>("is duplicate");
+    }
+    auto* value = static_cast<ngx_str_t*>(cf->args->elts);
+    if (cf->args->nelts == 3) {
+        qc->auth_user = value[1];
+        qc->auth_password = value[2];
+    } else {
+        qc->auth_password = value[1];
+    }
+    if (qc->auth_password.len == 0) {
+        return const_cast<char*>("needs a password");
+    }
     return NGX_CONF_OK;
 }
 

@@ -28,6 +28,8 @@ struct QueueConf {
     ngx_msec_t wait_timeout;  // nixery_wait_timeout
     ngx_msec_t redis_timeout; // nixery_redis_timeout
     time_t retry_after;       // nixery_retry_after
+    ngx_str_t auth_user;      // nixery_redis_auth (empty: no user name)
+    ngx_str_t auth_password;  // nixery_redis_auth (empty: no AUTH)
 };
 
 // Set every field unset (create_main_conf) / apply the defaults
@@ -38,6 +40,10 @@ void queue_conf_init(QueueConf* conf) noexcept;
 // The `nixery_redis ADDRESS` directive; `cmd->offset` is the offset of the
 // QueueConf in the main conf. Accepts IP:port ([v6]:port) or unix:/path.
 char* queue_set_redis(ngx_conf_t* cf, ngx_command_t* cmd, void* conf) noexcept;
+
+// The `nixery_redis_auth [USERNAME] PASSWORD` directive (same offset).
+char* queue_set_redis_auth(ngx_conf_t* cf, ngx_command_t* cmd,
+                           void* conf) noexcept;
 
 // Per worker: connect (init_process) and disconnect (exit_process).
 ngx_int_t queue_init_process(ngx_cycle_t* cycle,

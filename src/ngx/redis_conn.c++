@@ -34,9 +34,9 @@ std::string format_command(const std::vector<std::string_view>& argv)
 }
 
 RedisConn::RedisConn(const char* name, ngx_addr_t* addr, ngx_msec_t timeout,
-                     RedisHandler& handler, ngx_log_t* log)
+                     RedisHandler& handler, ngx_log_t* log, std::string auth)
     : name_(name), addr_(addr), timeout_(timeout), handler_(handler), log_(log),
-      backoff_(backoff_min)
+      backoff_(backoff_min), auth_(std::move(auth))
 {
     reconnect_.handler = on_reconnect;
     reconnect_.data = this;
@@ -184,6 +184,12 @@ void RedisConn::connect_done() noexcept
     ngx_log_error(NGX_LOG_INFO, log_, 0, "nixery: redis %s connected to %V",
                   name_, &addr_->name);
     unsigned long gen = generation_;
+    authenticating_ = false;
+    if (!auth_.empty()) {
+        // Pipelined: what on_connected() sends runs once AUTH succeeded.
+        send(auth_, 1);
+        authenticating_ = true;
+    }
     handler_.on_connected(*this);
     if (gen == generation_ && c_ != nullptr) {
         // Replies may already be waiting (edge-triggered events).
@@ -323,6 +329,22 @@ void RedisConn::read() noexcept
                 --owed_;
             }
             auto* r = static_cast<redisReply*>(reply);
+            if (authenticating_) {
+                authenticating_ = false;
+                bool refused = r->type == REDIS_REPLY_ERROR;
+                if (refused) {
+                    ngx_log_error(NGX_LOG_ERR, log_, 0,
+                                  "nixery: redis %s: AUTH refused: %*s", name_,
+                                  r->len, r->str);
+                }
+                freeReplyObject(r);
+                if (refused) {
+                    fail("authentication failed");
+                    return;
+                }
+                arm_timer();
+                continue;
+            }
             handler_.on_reply(*this, r);
             freeReplyObject(r);
             if (gen == generation_) {

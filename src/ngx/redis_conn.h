@@ -40,8 +40,11 @@ std::string format_command(const std::vector<std::string_view>& argv);
 
 class RedisConn {
   public:
+    // `auth`: a formatted AUTH command sent first on every connection
+    // (empty: none). Its reply is the connection's own: an error closes
+    // the connection (logged) and it retries with the backoff.
     RedisConn(const char* name, ngx_addr_t* addr, ngx_msec_t timeout,
-              RedisHandler& handler, ngx_log_t* log);
+              RedisHandler& handler, ngx_log_t* log, std::string auth = {});
     ~RedisConn();
     RedisConn(const RedisConn&) = delete;
     RedisConn& operator=(const RedisConn&) = delete;
@@ -86,6 +89,8 @@ class RedisConn {
     std::size_t owed_ = 0;
     ngx_msec_t backoff_;
     ngx_event_t reconnect_{};
+    std::string auth_;
+    bool authenticating_ = false; // the AUTH reply is the next one
     // Bumped on every close, so a callback can tell whether the connection
     // it was called for is still the current one.
     unsigned long generation_ = 0;

@@ -25,7 +25,10 @@ our $HELPER = "$Nixery::Test::BUILD/cmake/helper/nixery-helper";
 
 sub new {
     my ($class, $t, %opt) = @_;
-    my $self = bless { t => $t, tcp => $opt{tcp} }, $class;
+    # password: Redis requires it (requirepass); the helpers and redis-cli
+    # send it.
+    my $self = bless { t => $t, tcp => $opt{tcp}, password => $opt{password} },
+        $class;
     $self->{sock} = $t->dir . '/redis.sock';
     $self->{redis_port} = Nixery::Test::free_port() if $opt{tcp};
     $self->{fake} = $t->dir . '/fake';
@@ -47,8 +50,10 @@ sub start_redis {
         ? ('--port', $self->{redis_port}, '--bind', '127.0.0.1')
         : ('--port', 0, '--unixsocket', $self->{sock},
             '--unixsocketperm', 700);
+    my @auth = defined $self->{password}
+        ? ('--requirepass', $self->{password}) : ();
     $t->spawn('redis', 'redis-server', @listen, '--save', '',
-        '--appendonly', 'no', '--dir', $t->dir, '--daemonize', 'no');
+        '--appendonly', 'no', '--dir', $t->dir, '--daemonize', 'no', @auth);
     my $deadline = time + 10;
     while (time < $deadline) {
         # Ask only once it listens, so redis-cli prints no connect errors.
@@ -72,6 +77,7 @@ sub cli {
     my ($self, @args) = @_;
     my @conn = $self->{tcp} ? ('-h', '127.0.0.1', '-p', $self->{redis_port})
         : ('-s', $self->{sock});
+    local $ENV{REDISCLI_AUTH} = $self->{password} if defined $self->{password};
     open my $fh, '-|', 'redis-cli', @conn, @args or croak "redis-cli: $!";
     local $/;
     my $out = <$fh>;
@@ -79,9 +85,14 @@ sub cli {
     return $out;
 }
 
+# A first hashref argument in @extra is environment for the helper.
 sub start_helper {
     my ($self, $name, @extra) = @_;
     my $t = $self->{t};
+    my %env = ref $extra[0] eq 'HASH' ? %{ shift @extra } : ();
+    local $ENV{NIXERY_REDIS_PASSWORD} = $self->{password}
+        if defined $self->{password};
+    local @ENV{keys %env} = values %env;
     return $t->spawn($name, $HELPER, '--redis', $self->address,
         '--storage', $t->storage, '--fake-builder', $self->{fake},
         '--heartbeat', 1, '--helper-id', $name, @extra);
