@@ -8,7 +8,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use POSIX ();
 use Time::HiRes qw(sleep time);
 use Nixery::Test;
 use Nixery::Queue;
@@ -45,17 +44,8 @@ is($head->{status}, 200, 'redis down: cached HEAD 200');
 # Redis back on the same address; nginx reconnects by itself (backoff is
 # at most 2s), the helper too.
 $q->start_redis;
-my $ok;
-my $deadline = time + 15;
-while (time < $deadline) {
-    my $b = $t->http(GET => '/v2/afterwards/manifests/latest');
-    if ($b->{status} == 200) {
-        $ok = $b;
-        last;
-    }
-    sleep 0.2;
-}
-ok($ok, 'redis back: an uncached image builds without restarting nginx');
+ok($t->wait_http(GET => '/v2/afterwards/manifests/latest', 200, 15),
+    'redis back: an uncached image builds without restarting nginx');
 is($q->builds('afterwards:latest'), 1, 'built once');
 # Both workers reconnected: each serves a build.
 my @both = $q->parallel($t->port, 20, GET => '/v2/again/manifests/latest');
@@ -69,35 +59,23 @@ $t->stop('helper');
 $q->start_helper('slow', '--fake-delay-ms', 1500);
 ok($q->wait_helper('slow'), 'slow helper up');
 my $before = $q->builds;
-sub parked_clients {
-    my ($image, $n) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        my @r = $q->parallel($t->port, $n, GET => "/v2/$image/manifests/latest");
-        my $line = join ' ', map { $_->{status} . ':' . ($t->error_code($_) // '') } @r;
-        $t->write_file("$image.statuses", "$line\n");
-        POSIX::_exit(0);
-    }
-    return $pid;
-}
-my $pid = parked_clients('blip', 6);
+my $clients = $q->background(6, '/v2/blip/manifests/latest');
 ok($q->wait_builds($before + 1), 'the build started');
 $q->stop_redis;
 $q->start_redis;
-waitpid($pid, 0);
-is($t->read_file('blip.statuses'), join(' ', ('200:') x 6) . "\n",
+is($clients->(), join(' ', ('200:') x 6) . "\n",
     'redis restarted under waiting requests: all 6 got the image');
 
 # Redis gone for longer than nixery_redis_timeout (2s): the waiting
 # requests get 503 once it has passed, not after the 20s wait timeout.
 $before = $q->builds;
-$pid = parked_clients('gone', 4);
+$clients = $q->background(4, '/v2/gone/manifests/latest');
 ok($q->wait_builds($before + 1), 'another build started');
 my $stopped = time;
 $q->stop_redis;
-waitpid($pid, 0);
+my $answers = $clients->();
 my $took = time - $stopped;
-is($t->read_file('gone.statuses'), join(' ', ('503:UNAVAILABLE') x 4) . "\n",
+is($answers, join(' ', ('503:UNAVAILABLE') x 4) . "\n",
     'redis gone: the waiting requests get 503 UNAVAILABLE');
 cmp_ok($took, '>=', 1.5, sprintf('they waited for redis to come back (%.1fs)', $took));
 cmp_ok($took, '<', 15, 'and got their answer well before the wait timeout');

@@ -7,7 +7,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use POSIX ();
 use Time::HiRes qw(sleep time);
 use Nixery::Test;
 use Nixery::Queue;
@@ -21,16 +20,12 @@ $t->run;
 # SIGKILL mid-build.
 $q->start_helper('slow', '--fake-delay-ms', 60000);
 ok($q->wait_helper('slow'), 'slow helper up');
-my $pid = fork // die;
-if ($pid == 0) {
-    my @r = $q->parallel($t->port, 10, GET => '/v2/crashy/manifests/latest');
-    POSIX::_exit((grep { $_->{status} == 200 } @r) == 10 ? 0 : 1);
-}
+my $clients = $q->background(10, '/v2/crashy/manifests/latest');
 ok($q->wait_builds(1), 'the slow helper started building');
 $t->stop('slow', 'KILL');
 $q->start_helper('rescuer', '--fake-delay-ms', 200);
-waitpid($pid, 0);
-is($? >> 8, 0, 'all 10 waiting clients got 200 after the takeover');
+is($clients->(), join(' ', ('200:') x 10) . "\n",
+    'all 10 waiting clients got 200 after the takeover');
 is($q->builds('crashy:latest'), 2, 'started twice: killed, then taken over');
 ok(scalar $t->log_lines('logs/rescuer.log', qr/"msg":"job taken over"/),
     'the rescuer logged the takeover');
@@ -42,15 +37,11 @@ ok(scalar $t->log_lines('logs/rescuer.log',
 $t->stop('rescuer');
 $q->start_helper('graceful', '--fake-delay-ms', 1500);
 ok($q->wait_helper('graceful'), 'graceful helper up');
-$pid = fork // die;
-if ($pid == 0) {
-    my $r = $t->http(GET => '/v2/gentle/manifests/latest');
-    POSIX::_exit($r->{status} == 200 ? 0 : 1);
-}
+$clients = $q->background(1, '/v2/gentle/manifests/latest');
 ok($q->wait_builds(3), 'graceful helper building');
 kill 'TERM', $t->pid('graceful');
-waitpid($pid, 0);
-is($? >> 8, 0, 'SIGTERM: the running build finished, the client got 200');
+is($clients->(), "200:\n",
+    'SIGTERM: the running build finished, the client got 200');
 my $gpid = $t->pid('graceful');
 my $deadline = time + 5;
 sleep 0.05 while kill(0, $gpid) && waitpid($gpid, 1) != $gpid && time < $deadline;
@@ -63,21 +54,15 @@ is($q->cli('EXISTS', 'nixery:helper:graceful'), "0\n",
 # without counting a failed delivery.
 $q->start_helper('quitter', '--fake-delay-ms', 60000);
 ok($q->wait_helper('quitter'), 'quitter up');
-$pid = fork // die;
-if ($pid == 0) {
-    my $r = $t->http(GET => '/v2/handedback/manifests/latest');
-    POSIX::_exit($r->{status} == 200 ? 0 : 1);
-}
+$clients = $q->background(1, '/v2/handedback/manifests/latest');
 ok($q->wait_builds(4), 'quitter building');
 kill 'TERM', $t->pid('quitter');
 # The second signal once the first is taken (pending signals coalesce).
-my $until = time + 10;
-sleep 0.05 until time > $until
-    || ($t->read_file('logs/quitter.log') // '') =~ /"msg":"stopping/;
+$t->log_lines('logs/quitter.log', qr/"msg":"stopping/);
 kill 'TERM', $t->pid('quitter');
 $q->start_helper('finisher', '--fake-delay-ms', 100);
-waitpid($pid, 0);
-is($? >> 8, 0, 'handed-back job built by another helper, client got 200');
+is($clients->(), "200:\n",
+    'handed-back job built by another helper, client got 200');
 ok(scalar $t->log_lines('logs/quitter.log', qr/"msg":"job handed back"/),
     'the quitter handed its job back');
 ok(scalar $t->log_lines('logs/finisher.log',

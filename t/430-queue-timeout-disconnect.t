@@ -29,17 +29,8 @@ is(scalar(grep { $t->error_code($_) eq 'UNAVAILABLE' } @r), 5,
     'wait timeout: UNAVAILABLE JSON');
 is($r[0]{headers}{'retry-after'}, '3', 'wait timeout: Retry-After');
 ok($q->wait_builds(1), 'the build is running');
-my $served;
-my $deadline = time + 10;
-while (time < $deadline) {
-    my $x = $t->http(GET => '/v2/slowimage/manifests/latest');
-    if ($x->{status} == 200) {
-        $served = $x;
-        last;
-    }
-    sleep 0.3;
-}
-ok($served, 'retry after the build finished: 200');
+ok($t->wait_http(GET => '/v2/slowimage/manifests/latest', 200),
+    'retry after the build finished: 200');
 is($q->builds('slowimage:latest'), 1, 'the timed-out build ran once');
 
 # Disconnects: 50 clients ask for an uncached image and hang up at once.
@@ -55,27 +46,13 @@ for (1 .. 50) {
 ok($q->wait_builds(2), 'the abandoned image is being built');
 sleep 0.5;
 close $_ for @socks;
-my @gone;
-my $until = time + 10;
-while (time < $until) {
-    @gone = $t->error_log_lines(qr{prematurely closed.*/v2/abandoned/});
-    last if @gone >= 50;
-    sleep 0.1;
-}
+my @gone = $t->log_lines('logs/error.log',
+    qr{prematurely closed.*/v2/abandoned/}, 50);
 is(scalar @gone, 50, 'nginx noticed the 50 disconnects while they waited');
 # The worker is healthy and the build (which the disconnects did not
 # cancel) is served afterwards.
-$deadline = time + 10;
-my $after;
-while (time < $deadline) {
-    my $x = $t->http(GET => '/v2/abandoned/manifests/latest');
-    if ($x->{status} == 200) {
-        $after = $x;
-        last;
-    }
-    sleep 0.3;
-}
-ok($after, 'abandoned image built and served later');
+ok($t->wait_http(GET => '/v2/abandoned/manifests/latest', 200),
+    'abandoned image built and served later');
 is($q->builds('abandoned:latest'), 1, 'built once');
 # Disconnect then timeout: no timer fires for a request already gone
 # (a stale timer would touch freed memory and kill the worker).
@@ -84,9 +61,7 @@ my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port,
 print $s "GET /v2/another/manifests/latest HTTP/1.1\r\nHost: x\r\n\r\n";
 ok($q->wait_builds(3, 15), 'another image is being built: it was parked');
 close $s;
-$until = time + 10;
-sleep 0.1 until time > $until
-    || $t->error_log_lines(qr{prematurely closed.*/v2/another/});
+$t->log_lines('logs/error.log', qr{prematurely closed.*/v2/another/});
 sleep 1.5; # past the 1s wait timeout
 is($t->http(GET => '/v2/')->{status}, 200, 'worker alive after the timeout');
 is(scalar($t->error_log_lines(qr{prematurely closed.*/v2/another/})), 1,

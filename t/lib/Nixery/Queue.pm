@@ -17,6 +17,7 @@ use Carp qw(croak);
 use File::Path qw(make_path);
 use IO::Select;
 use IO::Socket::INET;
+use POSIX ();
 use Time::HiRes qw(sleep time);
 
 use Nixery::Test;
@@ -137,6 +138,26 @@ sub wait_builds {
         sleep 0.05;
     }
     return 0;
+}
+
+# $n clients GET $uri at once from a child process, while the test goes
+# on. Returns a function that waits for them and returns their answers as
+# one line, "<status>:<error code> ..." in sending order ("200: 200: ...").
+sub background {
+    my ($self, $n, $uri) = @_;
+    my $t = $self->{t};
+    my $file = $t->dir . '/background-' . ++$self->{background} . '.txt';
+    my $pid = fork // croak "fork: $!";
+    if ($pid == 0) {
+        my @r = $self->parallel($t->port, $n, GET => $uri);
+        $t->write_file($file, join(' ',
+            map { $_->{status} . ':' . ($t->error_code($_) // '') } @r) . "\n");
+        POSIX::_exit(0);
+    }
+    return sub {
+        waitpid($pid, 0);
+        return $t->read_file($file) // '';
+    };
 }
 
 # Send $n requests at once, each on its own connection, and collect the

@@ -339,6 +339,19 @@ sub http {
     return parse_response($resp);
 }
 
+# Repeat a request until it gets $status (or $timeout seconds, default 10,
+# pass); returns the last response when it got there, else undef.
+sub wait_http {
+    my ($self, $method, $uri, $status, $timeout, %opt) = @_;
+    my $deadline = time + ($timeout // 10);
+    while (1) {
+        my $r = $self->http($method, $uri, %opt);
+        return $r if $r->{status} == $status;
+        return undef if time >= $deadline;
+        sleep 0.2;
+    }
+}
+
 # A request through curl (for TLS, HTTP/2 and the like): curl's arguments
 # after the URL's scheme and host, e.g. $t->curl('https', $port, '/v2/',
 # '-k'). Returns what http() returns.
