@@ -194,7 +194,8 @@ IndexEntry assemble_image(const ImageRequest& request, const Closure& closure,
     }
     config_layers.push_back(
         {symlinks.diff_id_hex,
-         "nixery: symlinks to the requested packages, /tmp, /usr/bin/env, "
+         "nixery: symlinks to the requested packages; /tmp, /root, /bin/sh, "
+         "/usr/bin/env, /etc/passwd, /etc/group, /etc/nsswitch.conf, "
          "/etc/ssl/certs"});
     descriptors.push_back({symlinks.digest_hex, symlinks.size});
 
