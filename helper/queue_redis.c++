@@ -69,12 +69,17 @@ RedisClient::RedisClient(std::string address, std::chrono::milliseconds timeout)
             argv.push_back(auth_user());
         }
         argv.push_back(auth_password());
-        Reply r = command(argv);
-        if (r->type == REDIS_REPLY_ERROR) {
-            std::string why(r->str, r->len);
+        try {
+            Reply r = command(argv);
+            if (r->type == REDIS_REPLY_ERROR) {
+                throw RedisError("redis " + address_ + ": AUTH refused: " +
+                                 std::string(r->str, r->len));
+            }
+        } catch (...) {
+            // No destructor runs for a constructor that throws.
             redisFree(ctx_);
             ctx_ = nullptr;
-            throw RedisError("redis " + address_ + ": AUTH refused: " + why);
+            throw;
         }
     }
 }
