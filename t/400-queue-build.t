@@ -6,6 +6,7 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use File::Find;
 use Test::More;
 use Nixery::Test;
 use Nixery::Queue;
@@ -81,6 +82,26 @@ is($q->builds - $before, $cold, 'warm flood: the builder did not run again');
 like($q->cli('TTL', unknown_key('missingzzz')), qr/^\d+$/m,
     'the negative cache entry has a TTL');
 like($q->cli('TTL', 'nixery:result:' . ('0' x 64)), qr/-2/, 'no stray keys');
+
+# A stored result that outlived its image (collected or deleted within the
+# result's 60 s): the worker drops it and the image is built again, where
+# it used to answer 500 "announced as built but not in storage".
+my $v = $t->http(GET => '/v2/vanishing/manifests/latest');
+is($v->{status}, 200, 'vanishing image built');
+my ($vhex) = $v->{headers}{'docker-content-digest'} =~ /:(.*)/;
+my @gone;
+find(sub { push @gone, $File::Find::name
+        if -f && ($t->read_file($File::Find::name) // '') =~ /\Q$vhex\E/ },
+    $t->storage . '/index');
+push @gone, glob($t->storage . '/manifests/*/' . substr($vhex, 0, 2) . "/$vhex");
+is(scalar @gone, 2, 'its index entry and Docker manifest found');
+unlink @gone;
+my $v2 = $t->http(GET => '/v2/vanishing/manifests/latest');
+is($v2->{status}, 200, 'asked again within the result\'s lifetime: 200')
+    or diag($v2->{body});
+is($q->builds('vanishing:latest'), 2, 'built again');
+ok(scalar $t->error_log_lines(qr/announced as built but is not in storage: building it again/),
+    'the stale result is logged');
 
 # The in-flight markers are gone, the stream is drained.
 is($q->cli('KEYS', 'nixery:inflight:*'), "\n", 'no in-flight markers left');

@@ -42,6 +42,9 @@ struct KeyEntry {
     bool sent = false;
     // The enqueue script (EVAL, formatted), kept to be sent again.
     std::string eval;
+    // A result said "built" but the image was not in storage: its result
+    // was dropped and the job sent again, once.
+    bool rebuilt = false;
 };
 
 void waiter_cleanup(void* data) noexcept;
@@ -358,6 +361,33 @@ void Queue::dispatch(const queue::Result& result) noexcept
     if (it == keys_.end()) {
         return;
     }
+    KeyEntry& entry = it->second;
+    if (result.ok && !entry.rebuilt && entry.head != nullptr &&
+        !index_has_image(entry.head->r, it->first)) {
+        // A stored result outlived its image (collected or deleted within
+        // the result's lifetime): forget the result and build again, once.
+        // If the helper still says built, its storage is not ours and the
+        // waiters get the error below.
+        ngx_log_error(NGX_LOG_WARN, log_, 0,
+                      "nixery: image %s was announced as built but is not "
+                      "in storage: building it again",
+                      it->first.c_str());
+        entry.rebuilt = true;
+        if (ready()) {
+            try {
+                std::string del =
+                    format_command({"DEL", queue::result_key(it->first)});
+                pending_.emplace_back(); // the DEL's reply: nothing to do
+                cmd_.send(del, 1);
+            } catch (...) {
+                return; // the waiters time out
+            }
+            send_enqueue(it->first, entry);
+        } else {
+            entry.sent = false; // sent again on reconnect
+        }
+        return;
+    }
     ngx_log_error(
         NGX_LOG_INFO, log_, 0, "nixery: build result for %s: %s, %ui waiting",
         result.key.c_str(), result.ok ? "ok" : "error", it->second.count);
@@ -448,6 +478,9 @@ void Queue::on_reply(RedisConn& conn, redisReply* reply)
         }
         std::string key = std::move(pending_.front());
         pending_.pop_front();
+        if (key.empty()) {
+            return; // a DEL's reply
+        }
         if (reply->type == REDIS_REPLY_ERROR) {
             std::string_view e = sv(reply);
             ngx_log_error(NGX_LOG_ERR, log_, 0, "nixery: enqueue failed: %*s",

@@ -412,4 +412,27 @@ try {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
+bool index_has_image(ngx_http_request_t* r, std::string_view key) noexcept
+try {
+    const ngx_str_t& root = loc_conf(r)->storage;
+    std::string cache_key(reinterpret_cast<char*>(root.data), root.len);
+    cache_key.push_back('/');
+    cache_key += key;
+    IndexEntry storage;
+    const IndexEntry* entry = nullptr;
+    if (lookup_entry(r, key, cache_key, true, storage, entry) !=
+        Lookup::found) {
+        return false;
+    }
+    ManifestKind kind = choose_manifest_kind(accept_lines(r));
+    ngx_str_t path;
+    if (!storage_path(r, manifest_path(kind, entry->hex(kind)), path)) {
+        return false;
+    }
+    ngx_file_info_t fi;
+    return ngx_file_info(path.data, &fi) != NGX_FILE_ERROR;
+} catch (...) {
+    return false;
+}
+
 } // namespace nixery

@@ -37,4 +37,9 @@ ngx_int_t serve_manifest_by_digest(ngx_http_request_t* r,
 ngx_int_t serve_from_index(ngx_http_request_t* r,
                            std::string_view key) noexcept;
 
+// Whether serve_from_index() would find the image: a usable entry on disk
+// (not from the worker's cache) naming a stored manifest of the kind `r`
+// asks for. Sends nothing.
+bool index_has_image(ngx_http_request_t* r, std::string_view key) noexcept;
+
 } // namespace nixery
