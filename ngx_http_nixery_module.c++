@@ -11,6 +11,7 @@
 #include "ngx/module.h"
 #include "ngx/response.h"
 #include "ngx/serve.h"
+#include "ngx/stats.h"
 #include "ngx/worker.h"
 
 #include "errors.h"
@@ -40,6 +41,8 @@ ngx_command_t commands[] = {
      NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("nixery_rejected"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
      set_rejected, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    {ngx_string("nixery_status"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+     nixery::set_status, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("nixery_storage"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
          NGX_CONF_TAKE1,
@@ -207,6 +210,7 @@ char* set_rejected(ngx_conf_t* cf, ngx_command_t*, void*) noexcept
 // HTML page. nginx keeps the original status in r->err_status and sends it.
 ngx_int_t rejected_handler(ngx_http_request_t* r) noexcept
 {
+    nixery::stat_add(nixery::Stat::rejected);
     if (r->err_status == NGX_HTTP_REQUEST_URI_TOO_LARGE) {
         return nixery::send_error(r, nixery::ErrorCode::name_invalid,
                                   "the request line is longer than nginx's "
@@ -245,6 +249,7 @@ ngx_int_t serve_tag(ngx_http_request_t* r, const nixery::Route& route)
     if (known != nullptr) {
         ngx_int_t rc = nixery::serve_from_index(r, *known);
         if (rc != NGX_DECLINED) {
+            nixery::stat_add(nixery::Stat::tag_hits);
             return rc;
         }
     }
@@ -268,9 +273,11 @@ ngx_int_t serve_tag(ngx_http_request_t* r, const nixery::Route& route)
         }
         ngx_int_t rc = nixery::serve_from_index(r, key);
         if (rc != NGX_DECLINED) {
+            nixery::stat_add(nixery::Stat::tag_hits);
             return rc;
         }
     }
+    nixery::stat_add(nixery::Stat::tag_misses);
     return nixery::index_miss(r, parsed.request, key);
 }
 

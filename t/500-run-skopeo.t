@@ -8,6 +8,7 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use JSON::PP ();
 use Test::More;
 use Nixery::Test;
 use Nixery::Run qw(command);
@@ -85,11 +86,25 @@ ok(scalar $run->access_log(qr{"GET /v2/shell/nosuchpackage/manifests/latest[^"]*
     'the registry answered 404');
 is($run->jobs('unknown'), 1, 'one job found the package unknown');
 
+# make run's nginx has the counters at /nixery-status.
+sub counts {
+    my $st = $t->http(GET => '/nixery-status');
+    return $st->{status} == 200
+        ? eval { JSON::PP::decode_json($st->{body}) } // {} : {};
+}
+my $counts = counts();
+is($counts->{redis_workers}, 2, 'nixery_status: both workers have Redis');
+cmp_ok($counts->{built} // 0, '>=', 1, 'the first pull waited for its build');
+cmp_ok($counts->{failed} // 0, '>=', 1, 'the unknown package is counted');
+
 # A request line nginx refuses: make run's nginx answers in JSON too.
+# (skopeo's TLS probes of the plain HTTP port are refused the same way.)
 my $bad = $t->http(undef, undef,
     raw => "GET /v2/hel\x01lo/manifests/latest HTTP/1.1\r\nHost: x\r\n\r\n");
 is($bad->{status}, 400, 'control byte in the request line: 400');
 is($t->error_code($bad), 'UNSUPPORTED', 'in the registry\'s JSON');
+is(counts()->{rejected}, ($counts->{rejected} // 0) + 1,
+    'the refused request line is counted');
 
 # What the registry serves for it now (skopeo rewrote the manifest for
 # the OCI layout, so its digest is not the registry's).

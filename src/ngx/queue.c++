@@ -3,6 +3,7 @@
 #include "ngx/redis_conn.h"
 #include "ngx/response.h"
 #include "ngx/serve.h"
+#include "ngx/stats.h"
 
 #include "errors.h"
 #include "queue_schema.h"
@@ -99,6 +100,19 @@ class Queue final : public RedisHandler {
         if (outage_.timer_set) {
             ngx_del_timer(&outage_);
         }
+        if (counted_ready_) {
+            stat_add(Stat::redis_workers, -1);
+        }
+    }
+
+    // Keep the shared count of workers with Redis up in step.
+    void count_ready() noexcept
+    {
+        bool up = ready();
+        if (up != counted_ready_) {
+            stat_add(Stat::redis_workers, up ? 1 : -1);
+            counted_ready_ = up;
+        }
     }
 
     bool ready() const noexcept
@@ -165,6 +179,7 @@ class Queue final : public RedisHandler {
     RedisConn sub_;
     bool subscribed_ = false;
     bool starting_ = true;
+    bool counted_ready_ = false;
     std::unordered_map<std::string, KeyEntry> keys_;
     // The key each enqueue script in flight on cmd_ was sent for, in order.
     std::deque<std::string> pending_;
@@ -255,6 +270,9 @@ ngx_int_t Queue::park(ngx_http_request_t* r, const ImageRequest& request)
     w->timer.log = r->connection->log;
     ngx_add_timer(&w->timer, conf_.wait_timeout);
 
+    stat_add(Stat::waiting);
+    stat_add(Stat::waited);
+
     // Notice a client that goes away; write nothing until resumed.
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_request_empty_handler;
@@ -280,6 +298,7 @@ void Queue::unlink(Waiter* w) noexcept
     if (e == nullptr) {
         return;
     }
+    stat_add(Stat::waiting, -1);
     if (w->prev != nullptr) {
         w->prev->next = w->next;
     } else {
@@ -310,6 +329,7 @@ void Queue::finish(Waiter* w, const queue::Result* result,
         if (result != nullptr && result->ok) {
             std::string_view key(reinterpret_cast<char*>(w->request_key),
                                  sizeof(w->request_key));
+            stat_add(Stat::built);
             rc = serve_from_index(r, key);
             if (rc == NGX_DECLINED) {
                 // Announced as built, yet not in storage (deleted since,
@@ -324,6 +344,7 @@ void Queue::finish(Waiter* w, const queue::Result* result,
                                "image built but missing from storage"));
             }
         } else if (result != nullptr) {
+            stat_add(Stat::failed);
             rc = send_json(r, error_info(result->code).status,
                            queue::result_error_json(*result));
         } else {
@@ -351,6 +372,9 @@ void Queue::answer_all(std::unordered_map<std::string, KeyEntry>::iterator it,
     }
     keys_.erase(it);
     while (batch.head != nullptr) {
+        if (result == nullptr) {
+            stat_add(Stat::unavailable);
+        }
         finish(batch.head, result, why);
     }
 }
@@ -430,6 +454,7 @@ void Queue::became_ready() noexcept
         return;
     }
     starting_ = false;
+    count_ready();
     if (outage_.timer_set) {
         ngx_del_timer(&outage_);
     }
@@ -509,6 +534,7 @@ void Queue::on_down(RedisConn& conn)
         pending_.clear();
     }
     starting_ = false;
+    count_ready();
     // A result may be missed while a connection is down: every job is sent
     // again once both are back, and waiting requests ride out an outage of
     // up to nixery_redis_timeout (the reconnect backoff tops out at 2 s).
@@ -539,6 +565,7 @@ void waiter_timeout(ngx_event_t* ev) noexcept
     }
     ngx_log_error(NGX_LOG_INFO, ev->log, 0,
                   "nixery: gave up waiting for a build");
+    stat_add(Stat::timed_out);
     worker_queue->finish(w, nullptr, "image build still in progress");
 }
 
@@ -666,6 +693,7 @@ try {
                               "configured");
     }
     if (!worker_queue->ready() && !worker_queue->starting()) {
+        stat_add(Stat::unavailable);
         return send_unavailable(r, "the build queue is unavailable",
                                 worker_queue->conf().retry_after);
     }

@@ -1,0 +1,109 @@
+# nixery_status: counters shared by every worker, as JSON. Requests by tag
+# answered from storage or sent to the queue, requests waiting now and in
+# all, how they ended (image, build error, wait timeout, queue down),
+# nixery_rejected answers, and how many workers have Redis; kept across a
+# reload.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use JSON::PP;
+use Test::More;
+use Time::HiRes qw(sleep time);
+use Nixery::Test;
+use Nixery::Queue;
+
+my $t = Nixery::Test->new;
+my $q = Nixery::Queue->new($t, tcp => 1);
+$q->start_redis;
+$q->start_helper('helper', '--fake-delay-ms', 600);
+ok($q->wait_helper('helper'), 'helper up');
+my $conf = $t->registry_conf(
+    http => $q->http_conf(wait => '1s', extra => "    nixery_redis_timeout 2s;\n"),
+    workers => 2,
+    server => <<'SERVER');
+        error_page 400 414 494 /.nixery-rejected;
+        location = /.nixery-rejected { internal; nixery_rejected; }
+        location = /status { nixery_status; }
+SERVER
+$t->write_config($conf);
+$t->run;
+
+sub status {
+    my $r = $t->http(GET => '/status');
+    return $r->{status} == 200 ? decode_json($r->{body}) : { http => $r->{status} };
+}
+# Wait until the counters satisfy $cond (up to 10 s); returns them.
+sub status_when {
+    my ($cond) = @_;
+    my $deadline = time + 10;
+    my $s = status();
+    until ($cond->($s) || time > $deadline) {
+        sleep 0.05;
+        $s = status();
+    }
+    return $s;
+}
+
+my $s = status_when(sub { $_[0]{redis_workers} == 2 });
+is($s->{redis_workers}, 2, 'both workers have Redis');
+is_deeply([ sort keys %$s ], [ sort qw(tag_hits tag_misses waiting waited
+    built failed timed_out unavailable rejected redis_workers) ],
+    'every counter is there');
+is($s->{$_}, 0, "$_ starts at 0") for qw(tag_hits tag_misses waiting waited
+    built failed timed_out unavailable rejected);
+my $r = $t->http(GET => '/status');
+like($r->{headers}{'content-type'}, qr{^application/json}, 'JSON');
+is($r->{headers}{'cache-control'}, 'no-store', 'not cached');
+is($t->http(HEAD => '/status')->{body}, '', 'HEAD: no body');
+is($t->http(POST => '/status')->{status}, 405, 'POST: 405');
+
+# Five clients wait on one build.
+my $clients = $q->background(5, '/v2/counted/manifests/latest');
+$s = status_when(sub { $_[0]{waiting} == 5 });
+is($s->{waiting}, 5, 'five requests waiting now');
+is($s->{waited}, 5, 'five waited in all');
+is($s->{tag_misses}, 5, 'five misses');
+is($clients->(), join(' ', ('200:') x 5) . "\n", 'all got the image');
+$s = status_when(sub { $_[0]{waiting} == 0 });
+is($s->{waiting}, 0, 'none waiting after the build');
+is($s->{built}, 5, 'five answered with their image');
+
+# From storage now; a build error; a nginx rejection.
+is($t->http(GET => '/v2/counted/manifests/latest')->{status}, 200, 'cached');
+is($t->http(GET => '/v2/brokenpkg/manifests/latest')->{status}, 500, 'build error');
+is($t->http(undef, undef,
+    raw => "GET /v2/a\x01b/manifests/latest HTTP/1.1\r\nHost: x\r\n\r\n")->{status},
+    400, 'a request line nginx refuses');
+$s = status();
+is($s->{tag_hits}, 1, 'one answered from storage');
+is($s->{failed}, 1, 'one build error');
+is($s->{rejected}, 1, 'one rejected');
+
+# No helper: the wait timeout.
+$t->stop('helper');
+is($t->http(GET => '/v2/nohelper/manifests/latest')->{status}, 503,
+    'no helper: 503 after the wait timeout');
+is(status()->{timed_out}, 1, 'one timed out');
+
+# Redis down: the workers say so, and misses are unavailable.
+$q->stop_redis;
+$s = status_when(sub { $_[0]{redis_workers} == 0 });
+is($s->{redis_workers}, 0, 'no worker has Redis');
+is($t->http(GET => '/v2/redisdown/manifests/latest')->{status}, 503,
+    'Redis down: 503');
+is(status()->{unavailable}, 1, 'one unavailable');
+$q->start_redis;
+$s = status_when(sub { $_[0]{redis_workers} == 2 });
+is($s->{redis_workers}, 2, 'both workers reconnected');
+
+# A reload keeps the counters; the gauge follows the new workers.
+my $waited = $s->{waited};
+kill 'HUP', $t->pid('nginx');
+sleep 0.5;
+$s = status_when(sub { $_[0]{redis_workers} == 2 && $_[0]{waited} == $waited });
+is($s->{waited}, $waited, 'counters kept across a reload');
+is($s->{redis_workers}, 2, 'two workers with Redis after the reload');
+
+$t->done;
+done_testing;
