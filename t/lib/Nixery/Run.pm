@@ -116,9 +116,10 @@ sub stop {
         return $? >> 8 if waitpid($pid, WNOHANG) == $pid;
         sleep 0.05;
     }
-    # run.sh did not stop: take its whole process group (redis, the
-    # helper and nginx are in it), so nothing outlives the test.
-    kill 'KILL', -$pid;
+    # run.sh did not stop: kill it and what it started (each in a session
+    # of its own), so nothing outlives the test.
+    my %p = $self->processes;
+    kill 'KILL', $pid, map { $p{$_} } $self->alive(%p);
     waitpid($pid, 0);
     return -1;
 }
