@@ -1,4 +1,5 @@
 #include "closure_json.h"
+#include "json_ptr.h"
 
 #include <jansson.h>
 
@@ -10,10 +11,6 @@
 namespace nixery {
 
 namespace {
-
-struct JsonDeleter {
-    void operator()(json_t* j) const noexcept { json_decref(j); }
-};
 
 [[noreturn]] void bad(const std::string& why)
 {
@@ -100,8 +97,7 @@ void read_paths(json_t* j, Closure& c)
 Closure parse_closure_json(std::string_view text)
 {
     json_error_t err;
-    std::unique_ptr<json_t, JsonDeleter> root(
-        json_loadb(text.data(), text.size(), 0, &err));
+    JsonPtr root(json_loadb(text.data(), text.size(), 0, &err));
     if (!root) {
         bad(err.text);
     }

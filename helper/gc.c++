@@ -1,4 +1,5 @@
 #include "gc.h"
+#include "json_ptr.h"
 
 #include "digest.h"
 #include "log.h"
@@ -22,11 +23,6 @@ namespace nixery {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct JsonDeleter {
-    void operator()(json_t* j) const noexcept { json_decref(j); }
-};
-using Json = std::unique_ptr<json_t, JsonDeleter>;
 
 using HexSet = std::unordered_set<std::string>;
 
@@ -80,7 +76,7 @@ std::optional<std::vector<std::string>> manifest_blobs(const fs::path& path)
     if (!text) {
         return std::nullopt;
     }
-    Json root(json_loadb(text->data(), text->size(), 0, nullptr));
+    JsonPtr root(json_loadb(text->data(), text->size(), 0, nullptr));
     if (!root || !json_is_object(root.get())) {
         return std::nullopt;
     }
@@ -144,7 +140,7 @@ class Sweeper {
 
 std::string GcStats::json() const
 {
-    Json o(json_pack(
+    JsonPtr o(json_pack(
         "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "index_kept",
         static_cast<json_int_t>(index_kept), "index_removed",
         static_cast<json_int_t>(index_removed), "manifests_kept",
@@ -241,7 +237,7 @@ GcStats collect_garbage(const GcOptions& o)
             std::optional<std::string> text = read_small_file(path, 4096);
             std::optional<std::string> digest;
             if (text) {
-                Json j(json_loadb(text->data(), text->size(), 0, nullptr));
+                JsonPtr j(json_loadb(text->data(), text->size(), 0, nullptr));
                 const char* d =
                     j ? json_string_value(json_object_get(j.get(), "digest"))
                       : nullptr;

@@ -1,4 +1,5 @@
 #include "image_config.h"
+#include "json_ptr.h"
 
 #include "popularity.h"
 
@@ -11,11 +12,6 @@
 namespace nixery {
 
 namespace {
-
-struct JsonDeleter {
-    void operator()(json_t* j) const noexcept { json_decref(j); }
-};
-using Json = std::unique_ptr<json_t, JsonDeleter>;
 
 // Names in the history come from store paths, which are not always UTF-8:
 // replace what jansson refuses.
@@ -45,7 +41,7 @@ void append(json_t* array, json_t* value)
     }
 }
 
-std::string dump(const Json& j)
+std::string dump(const JsonPtr& j)
 {
     char* text = json_dumps(j.get(), JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (text == nullptr) {
@@ -70,7 +66,7 @@ json_t* descriptor(std::string_view media_type, const Descriptor& d)
 std::string image_config_json(Arch arch, const std::vector<ConfigLayer>& layers,
                               bool bash)
 {
-    Json root(json_object());
+    JsonPtr root(json_object());
     set(root.get(), "architecture", string_value(arch_name(arch)));
     set(root.get(), "os", string_value("linux"));
     set(root.get(), "created", string_value(image_created));
@@ -106,7 +102,7 @@ std::string manifest_json(ManifestKind kind, const Descriptor& config,
                           const std::vector<Descriptor>& layers)
 {
     bool oci = kind == ManifestKind::oci;
-    Json root(json_object());
+    JsonPtr root(json_object());
     set(root.get(), "schemaVersion", json_integer(2));
     set(root.get(), "mediaType", string_value(manifest_media_type(kind)));
     set(root.get(), "config",

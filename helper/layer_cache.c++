@@ -1,4 +1,5 @@
 #include "layer_cache.h"
+#include "json_ptr.h"
 
 #include "atomic_file.h"
 #include "digest.h"
@@ -16,10 +17,6 @@ namespace nixery {
 namespace {
 
 constexpr std::size_t max_entry_size = 4096;
-
-struct JsonDeleter {
-    void operator()(json_t* j) const noexcept { json_decref(j); }
-};
 
 std::optional<std::string> digest_hex(json_t* obj, const char* key)
 {
@@ -49,8 +46,7 @@ std::optional<BlobInfo> parse_layer_cache_entry(std::string_view text)
     if (text.size() > max_entry_size) {
         return std::nullopt;
     }
-    std::unique_ptr<json_t, JsonDeleter> root(
-        json_loadb(text.data(), text.size(), 0, nullptr));
+    JsonPtr root(json_loadb(text.data(), text.size(), 0, nullptr));
     if (!root || !json_is_object(root.get()) ||
         json_integer_value(json_object_get(root.get(), "version")) != 1) {
         return std::nullopt;

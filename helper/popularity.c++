@@ -1,4 +1,5 @@
 #include "popularity.h"
+#include "json_ptr.h"
 
 #include <jansson.h>
 
@@ -22,10 +23,6 @@ namespace {
 constexpr std::size_t max_popularity_bytes = 256 << 20;
 
 constexpr std::uint64_t forced_popularity = 500000;
-
-struct JsonDeleter {
-    void operator()(json_t* j) const noexcept { json_decref(j); }
-};
 
 std::string read_file(const std::string& path)
 {
@@ -97,8 +94,7 @@ std::string fetch_url(const std::string& url)
 Popularity parse_popularity(std::string_view text)
 {
     json_error_t err;
-    std::unique_ptr<json_t, JsonDeleter> root(
-        json_loadb(text.data(), text.size(), 0, &err));
+    JsonPtr root(json_loadb(text.data(), text.size(), 0, &err));
     if (!root) {
         throw std::runtime_error(std::string("popularity: bad JSON: ") +
                                  err.text);

@@ -1,4 +1,5 @@
 #include "resolve.h"
+#include "json_ptr.h"
 
 #include "log.h"
 #include "nix_process.h"
@@ -20,11 +21,6 @@ using Clock = std::chrono::steady_clock;
 // Explaining a throwing package costs one evaluation each: enough to tell
 // the user what is wrong without letting a long list cost minutes.
 constexpr std::size_t max_explained = 8;
-
-struct JsonDeleter {
-    void operator()(json_t* j) const { json_decref(j); }
-};
-using Json = std::unique_ptr<json_t, JsonDeleter>;
 
 struct Call {
     const NixOptions& options;
@@ -73,7 +69,7 @@ struct Call {
 
 std::string names_json(const std::vector<std::string>& names)
 {
-    Json arr(json_array());
+    JsonPtr arr(json_array());
     for (const std::string& n : names) {
         json_t* s = json_stringn(n.data(), n.size());
         if (s == nullptr) {
@@ -236,7 +232,7 @@ std::string_view status_name(ResolveResult::Status status) noexcept
 std::vector<PackageResolution> parse_resolution(std::string_view text)
 {
     json_error_t err;
-    Json root(json_loadb(text.data(), text.size(), 0, &err));
+    JsonPtr root(json_loadb(text.data(), text.size(), 0, &err));
     if (!root || !json_is_array(root.get())) {
         throw std::runtime_error(std::string("resolve.nix: bad JSON: ") +
                                  (root ? "not an array" : err.text));

@@ -1,4 +1,5 @@
 #include "errors.h"
+#include "json_ptr.h"
 
 #include <jansson.h>
 
@@ -29,11 +30,6 @@ constexpr std::array table{
               "service unavailable"},
     ErrorInfo{ErrorCode::unknown, "UNKNOWN", 500, "unknown error"},
 };
-
-struct JsonDeleter {
-    void operator()(json_t* j) const noexcept { json_decref(j); }
-};
-using JsonPtr = std::unique_ptr<json_t, JsonDeleter>;
 
 json_t* string_or_throw(std::string_view s)
 {

@@ -1,4 +1,5 @@
 #include "queue_schema.h"
+#include "json_ptr.h"
 
 #include "digest.h"
 
@@ -10,11 +11,6 @@
 namespace nixery::queue {
 
 namespace {
-
-struct JsonDeleter {
-    void operator()(json_t* j) const noexcept { json_decref(j); }
-};
-using JsonPtr = std::unique_ptr<json_t, JsonDeleter>;
 
 json_t* json_str(std::string_view s)
 {

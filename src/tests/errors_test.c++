@@ -1,4 +1,5 @@
 #include "errors.h"
+#include "json_ptr.h"
 
 #include <gtest/gtest.h>
 #include <jansson.h>
@@ -9,15 +10,10 @@
 namespace nixery {
 namespace {
 
-struct JsonDeleter {
-    void operator()(json_t* j) const noexcept { json_decref(j); }
-};
-using Json = std::unique_ptr<json_t, JsonDeleter>;
-
-Json parse(const std::string& text)
+JsonPtr parse(const std::string& text)
 {
     json_error_t err;
-    Json j(json_loadb(text.data(), text.size(), JSON_ALLOW_NUL, &err));
+    JsonPtr j(json_loadb(text.data(), text.size(), JSON_ALLOW_NUL, &err));
     EXPECT_TRUE(j) << err.text << ": " << text;
     return j;
 }
@@ -59,7 +55,7 @@ TEST(Errors, TableMatchesSpec)
 
 TEST(Errors, JsonShape)
 {
-    Json j = parse(error_json(ErrorCode::manifest_unknown));
+    JsonPtr j = parse(error_json(ErrorCode::manifest_unknown));
     json_t* e = only_error(j.get());
     EXPECT_STREQ(json_string_value(json_object_get(e, "code")),
                  "MANIFEST_UNKNOWN");
@@ -78,7 +74,7 @@ TEST(Errors, HostileDetailStaysValidJson)
     static constexpr char raw[] =
         "quote\" backslash\\ nul\0 ctl\x01 bad\xff\xfe end";
     std::string nasty(raw, sizeof raw - 1);
-    Json j = parse(error_json(ErrorCode::unknown, {}, nasty));
+    JsonPtr j = parse(error_json(ErrorCode::unknown, {}, nasty));
     json_t* e = only_error(j.get());
     json_t* d = json_object_get(e, "detail");
     std::string detail(json_string_value(d), json_string_length(d));
