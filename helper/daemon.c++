@@ -1,12 +1,11 @@
 #include "daemon.h"
 
+#include "atomic_file.h"
 #include "log.h"
 #include "queue_schema.h"
 #include "storage_layout.h"
 
 #include <csignal>
-#include <fstream>
-#include <sstream>
 #include <unistd.h>
 
 namespace nixery::queue {
@@ -44,13 +43,10 @@ std::string default_helper_id()
 // duplicate job (enqueued just after a build finished) costs no build.
 bool already_built(const std::string& root, const std::string& key)
 {
-    std::ifstream in(root + "/" + index_path(key), std::ios::binary);
-    if (!in) {
-        return false;
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    std::optional<IndexEntry> entry = parse_index_entry(text.str());
+    std::optional<std::string> text =
+        read_small_file(root + "/" + index_path(key), max_index_entry_size);
+    std::optional<IndexEntry> entry =
+        text ? parse_index_entry(*text) : std::nullopt;
     return entry && !entry->expired(unix_now());
 }
 

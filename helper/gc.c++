@@ -1,7 +1,9 @@
 #include "gc.h"
 #include "json_ptr.h"
 
+#include "atomic_file.h"
 #include "digest.h"
+#include "layer_cache.h"
 #include "log.h"
 #include "storage_layout.h"
 #include "storage_lock.h"
@@ -9,11 +11,9 @@
 #include <jansson.h>
 
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <sys/stat.h>
 #include <unordered_set>
@@ -27,22 +27,6 @@ namespace fs = std::filesystem;
 using HexSet = std::unordered_set<std::string>;
 
 constexpr std::size_t max_manifest_size = 4 << 20;
-
-std::optional<std::string> read_small_file(const fs::path& path,
-                                           std::size_t max)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return std::nullopt;
-    }
-    std::string text(max + 1, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    if (in.bad() || static_cast<std::size_t>(in.gcount()) > max) {
-        return std::nullopt;
-    }
-    text.resize(static_cast<std::size_t>(in.gcount()));
-    return text;
-}
 
 // Calls `f(hex, path)` for every file `<dir>/<hh>/<hex>` whose names are
 // what the layout writes (hh = the first two digits of a 64-digit hex).
@@ -72,7 +56,8 @@ void for_each_fanned_out(
 // The config and layer digests a manifest names; nullopt when unreadable.
 std::optional<std::vector<std::string>> manifest_blobs(const fs::path& path)
 {
-    std::optional<std::string> text = read_small_file(path, max_manifest_size);
+    std::optional<std::string> text =
+        read_small_file(path.string(), max_manifest_size);
     if (!text) {
         return std::nullopt;
     }
@@ -84,12 +69,11 @@ std::optional<std::vector<std::string>> manifest_blobs(const fs::path& path)
     auto add = [&](json_t* descriptor) {
         const char* d =
             json_string_value(json_object_get(descriptor, "digest"));
-        std::string_view digest = d ? d : "";
-        if (!digest.starts_with("sha256:") ||
-            !is_sha256_hex(digest.substr(7))) {
+        ParsedDigest digest = parse_digest(d ? d : "");
+        if (digest.error != DigestError::none) {
             return false;
         }
-        out.emplace_back(digest.substr(7));
+        out.emplace_back(digest.hex);
         return true;
     };
     if (!add(json_object_get(root.get(), "config"))) {
@@ -178,7 +162,7 @@ GcStats collect_garbage(const GcOptions& o)
     for_each_fanned_out(root / "index", [&](const std::string& key,
                                             const fs::path& path) {
         std::optional<std::string> text =
-            read_small_file(path, max_index_entry_size);
+            read_small_file(path.string(), max_index_entry_size);
         std::optional<IndexEntry> entry =
             text ? parse_index_entry(*text) : std::nullopt;
         if (!entry) {
@@ -232,27 +216,23 @@ GcStats collect_garbage(const GcOptions& o)
     // manifest may name any blob) keeps every blob and layer entry.
 
     // Layer cache entries of blobs about to go, before the blobs.
-    for_each_fanned_out(
-        root / "layers", [&](const std::string&, const fs::path& path) {
-            std::optional<std::string> text = read_small_file(path, 4096);
-            std::optional<std::string> digest;
-            if (text) {
-                JsonPtr j(json_loadb(text->data(), text->size(), 0, nullptr));
-                const char* d =
-                    j ? json_string_value(json_object_get(j.get(), "digest"))
-                      : nullptr;
-                std::string_view v = d ? d : "";
-                if (v.starts_with("sha256:") && is_sha256_hex(v.substr(7))) {
-                    digest = std::string(v.substr(7));
-                }
-            }
-            if (digest && manifests_readable && !live_blobs.contains(*digest)) {
-                ++s.layer_entries_removed;
-                sweep.remove(path);
-            } else {
-                ++s.layer_entries_kept;
-            }
-        });
+    for_each_fanned_out(root / "layers", [&](const std::string&,
+                                             const fs::path& path) {
+        // An entry that does not parse names no blob a build would use.
+        std::optional<std::string> text = read_small_file(path.string(), 4096);
+        std::optional<BlobInfo> layer =
+            text ? parse_layer_cache_entry(*text) : std::nullopt;
+        std::optional<std::string> digest;
+        if (layer) {
+            digest = layer->digest_hex;
+        }
+        if (digest && manifests_readable && !live_blobs.contains(*digest)) {
+            ++s.layer_entries_removed;
+            sweep.remove(path);
+        } else {
+            ++s.layer_entries_kept;
+        }
+    });
 
     for_each_fanned_out(root / "blobs" / "sha256", [&](const std::string& hex,
                                                        const fs::path& path) {

@@ -7,9 +7,7 @@
 
 #include <jansson.h>
 
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <sys/stat.h>
 
 namespace nixery {
@@ -65,15 +63,9 @@ std::optional<BlobInfo> parse_layer_cache_entry(std::string_view text)
 std::optional<BlobInfo> load_cached_layer(const std::string& storage_root,
                                           const std::string& layer_id)
 {
-    std::ifstream in(storage_root + "/" + layer_cache_path(layer_id),
-                     std::ios::binary);
-    if (!in) {
-        return std::nullopt;
-    }
-    std::string text(max_entry_size + 1, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<std::size_t>(in.gcount()));
-    auto blob = parse_layer_cache_entry(text);
+    std::optional<std::string> text = read_small_file(
+        storage_root + "/" + layer_cache_path(layer_id), max_entry_size);
+    auto blob = text ? parse_layer_cache_entry(*text) : std::nullopt;
     if (!blob) {
         return std::nullopt;
     }

@@ -116,4 +116,35 @@ void publish_file(const std::string& root, std::string_view relative_path,
     f.commit(relative_path);
 }
 
+std::optional<std::string> read_small_file(const std::string& path,
+                                           std::size_t max)
+{
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return std::nullopt;
+    }
+    std::string text(max + 1, '\0');
+    std::size_t have = 0;
+    while (have < text.size()) {
+        ssize_t n = ::read(fd, text.data() + have, text.size() - have);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            if (n < 0) {
+                ::close(fd);
+                return std::nullopt;
+            }
+            break;
+        }
+        have += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    if (have > max) {
+        return std::nullopt;
+    }
+    text.resize(have);
+    return text;
+}
+
 } // namespace nixery

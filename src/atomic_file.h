@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -44,5 +45,10 @@ void publish_file(const std::string& root, std::string_view relative_path,
 
 // mkdir -p with mode 0755; throws std::system_error.
 void make_directories(const std::string& path);
+
+// The whole of a small file (an index entry, a layer cache entry, a
+// manifest); nullopt when it cannot be read or is longer than `max` bytes.
+std::optional<std::string> read_small_file(const std::string& path,
+                                           std::size_t max);
 
 } // namespace nixery
