@@ -238,7 +238,10 @@ std::string result_error_json(const Result& result)
 const std::string_view enqueue_script = R"lua(
 local r = redis.call('GET', KEYS[1])
 if r then
-    return {'result', r}
+    if ARGV[3] ~= 'drop-result' then
+        return {'result', r}
+    end
+    redis.call('DEL', KEYS[1])
 end
 local id = redis.call('GET', KEYS[2])
 if id then

@@ -99,7 +99,10 @@ std::string result_error_json(const Result& result);
 
 // EVAL script run by the module on an index miss, atomically:
 //   KEYS[1] result_key, KEYS[2] inflight_key, KEYS[3] jobs_stream
-//   ARGV[1] format_job(), ARGV[2] inflight TTL in seconds
+//   ARGV[1] format_job(), ARGV[2] inflight TTL in seconds,
+//   ARGV[3] optional: "drop-result" deletes a stored result instead of
+//           returning it (the caller found it stale: the image it announced
+//           is no longer in storage)
 // Returns a two-element array:
 //   {"result", <result>}  a result is still stored: answer from it now
 //   {"queued", <id>}      this call enqueued the job (stream entry id)

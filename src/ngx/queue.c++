@@ -12,6 +12,7 @@
 #include <deque>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace nixery {
 
@@ -41,8 +42,8 @@ struct KeyEntry {
     // the worker's first connection was up, or across a lost one: sent
     // (again) once both connections are up.
     bool sent = false;
-    // The enqueue script (EVAL, formatted), kept to be sent again.
-    std::string eval;
+    // The job (format_job()), kept to be sent again.
+    std::string job;
     // A result said "built" but the image was not in storage: its result
     // was dropped and the job sent again, once.
     bool rebuilt = false;
@@ -165,7 +166,8 @@ class Queue final : public RedisHandler {
         }
     }
 
-    void send_enqueue(const std::string& key, KeyEntry& entry) noexcept;
+    void send_enqueue(const std::string& key, KeyEntry& entry,
+                      bool drop_result = false) noexcept;
     void became_ready() noexcept;
     void dispatch(const queue::Result& result) noexcept;
     void answer_all(std::unordered_map<std::string, KeyEntry>::iterator it,
@@ -230,18 +232,10 @@ ngx_int_t Queue::park(ngx_http_request_t* r, const ImageRequest& request)
         queue::make_job(request, static_cast<std::int64_t>(now->sec) * 1000 +
                                      static_cast<std::int64_t>(now->msec));
     // Format before touching the request, so a throw leaves nothing behind.
-    std::string eval = format_command(
-        {"EVAL", queue::enqueue_script, "3", queue::result_key(job.key),
-         queue::inflight_key(job.key), queue::jobs_stream,
-         queue::format_job(job), std::to_string(queue::inflight_ttl_seconds)});
+    std::string text = queue::format_job(job);
     auto [it, first] = keys_.try_emplace(job.key);
     if (first) {
-        try {
-            it->second.eval = std::move(eval);
-        } catch (...) {
-            keys_.erase(it);
-            throw;
-        }
+        it->second.job = std::move(text);
     }
 
     ngx_http_cleanup_t* cln = ngx_http_cleanup_add(r, sizeof(Waiter));
@@ -398,15 +392,7 @@ void Queue::dispatch(const queue::Result& result) noexcept
                       it->first.c_str());
         entry.rebuilt = true;
         if (ready()) {
-            try {
-                std::string del =
-                    format_command({"DEL", queue::result_key(it->first)});
-                pending_.emplace_back(); // the DEL's reply: nothing to do
-                cmd_.send(del, 1);
-            } catch (...) {
-                return; // the waiters time out
-            }
-            send_enqueue(it->first, entry);
+            send_enqueue(it->first, entry, true);
         } else {
             entry.sent = false; // sent again on reconnect
         }
@@ -433,15 +419,29 @@ void Queue::fail_all(const char* why) noexcept
     }
 }
 
-void Queue::send_enqueue(const std::string& key, KeyEntry& entry) noexcept
+void Queue::send_enqueue(const std::string& key, KeyEntry& entry,
+                         bool drop_result) noexcept
 {
+    std::vector<std::string_view> argv{
+        "EVAL", queue::enqueue_script, "3",       "",
+        "",     queue::jobs_stream,    entry.job, ""};
     try {
+        std::string result = queue::result_key(key);
+        std::string inflight = queue::inflight_key(key);
+        std::string ttl = std::to_string(queue::inflight_ttl_seconds);
+        argv[3] = result;
+        argv[4] = inflight;
+        argv[7] = ttl;
+        if (drop_result) {
+            argv.push_back("drop-result");
+        }
+        std::string eval = format_command(argv);
         pending_.push_back(key);
+        entry.sent = true;
+        cmd_.send(eval, 1);
     } catch (...) {
-        return; // its waiters time out
+        // its waiters time out
     }
-    entry.sent = true;
-    cmd_.send(entry.eval, 1);
 }
 
 // Both connections are up (at start, or after a lost one came back): send
@@ -503,9 +503,6 @@ void Queue::on_reply(RedisConn& conn, redisReply* reply)
         }
         std::string key = std::move(pending_.front());
         pending_.pop_front();
-        if (key.empty()) {
-            return; // a DEL's reply
-        }
         if (reply->type == REDIS_REPLY_ERROR) {
             std::string_view e = sv(reply);
             ngx_log_error(NGX_LOG_ERR, log_, 0, "nixery: enqueue failed: %*s",
