@@ -284,6 +284,35 @@ namespace {
 
 enum class Lookup { found, missing, failed };
 
+// The index cache key, "<root>/<key>": entries are per storage root, as
+// locations may use different ones. On the stack for any sane root (this
+// runs for every manifest served by tag).
+class CacheKey {
+  public:
+    CacheKey(const ngx_str_t& root, std::string_view key)
+    {
+        if (root.len + 1 + key.size() <= sizeof buf_) {
+            char* p = std::copy_n(root.data, root.len, buf_);
+            *p++ = '/';
+            p = std::copy(key.begin(), key.end(), p);
+            view_ = std::string_view(buf_, static_cast<std::size_t>(p - buf_));
+        } else {
+            long_.assign(reinterpret_cast<char*>(root.data), root.len);
+            long_.push_back('/');
+            long_ += key;
+            view_ = long_;
+        }
+    }
+    CacheKey(const CacheKey&) = delete;
+    CacheKey& operator=(const CacheKey&) = delete;
+    operator std::string_view() const noexcept { return view_; }
+
+  private:
+    char buf_[1024];
+    std::string long_;
+    std::string_view view_;
+};
+
 // The index entry for `key`: from this worker's cache unless `fresh`, else
 // from disk (and then remembered).
 // Finds the index entry for `key`: the cached one (no copy), or the one on
@@ -335,24 +364,7 @@ Lookup lookup_entry(ngx_http_request_t* r, std::string_view key,
 
 ngx_int_t serve_from_index(ngx_http_request_t* r, std::string_view key) noexcept
 try {
-    // Cache entries are per storage root: locations may use different ones.
-    // "<root>/<key>", on the stack for any sane root (this runs for every
-    // manifest served by tag).
-    const ngx_str_t& root = loc_conf(r)->storage;
-    std::string long_key;
-    char buf[1024];
-    std::string_view cache_key;
-    if (root.len + 1 + key.size() <= sizeof buf) {
-        char* p = std::copy_n(root.data, root.len, buf);
-        *p++ = '/';
-        p = std::copy(key.begin(), key.end(), p);
-        cache_key = std::string_view(buf, static_cast<std::size_t>(p - buf));
-    } else {
-        long_key.assign(reinterpret_cast<char*>(root.data), root.len);
-        long_key.push_back('/');
-        long_key += key;
-        cache_key = long_key;
-    }
+    CacheKey cache_key(loc_conf(r)->storage, key);
 
     ManifestKind kind = choose_manifest_kind(accept_lines(r));
     for (bool fresh : {false, true}) {
@@ -414,10 +426,7 @@ try {
 
 bool index_has_image(ngx_http_request_t* r, std::string_view key) noexcept
 try {
-    const ngx_str_t& root = loc_conf(r)->storage;
-    std::string cache_key(reinterpret_cast<char*>(root.data), root.len);
-    cache_key.push_back('/');
-    cache_key += key;
+    CacheKey cache_key(loc_conf(r)->storage, key);
     IndexEntry storage;
     const IndexEntry* entry = nullptr;
     if (lookup_entry(r, key, cache_key, true, storage, entry) !=
