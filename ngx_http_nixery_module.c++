@@ -194,14 +194,7 @@ char* set_nixery(ngx_conf_t* cf, ngx_command_t*, void* conf) noexcept
 
 char* set_rejected(ngx_conf_t* cf, ngx_command_t*, void*) noexcept
 {
-    auto* clcf = static_cast<ngx_http_core_loc_conf_t*>(
-        ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
-    if (clcf->handler != nullptr) {
-        return const_cast<char*>("is duplicate, or the location has a "
-                                 "content handler already");
-    }
-    clcf->handler = rejected_handler;
-    return NGX_CONF_OK;
+    return nixery::set_location_handler(cf, rejected_handler);
 }
 
 // The target of `error_page 400 414 494 URI`: requests nginx refused before

@@ -105,5 +105,27 @@ $s = status_when(sub { $_[0]{redis_workers} == 2 && $_[0]{waited} == $waited });
 is($s->{waited}, $waited, 'counters kept across a reload');
 is($s->{redis_workers}, 2, 'two workers with Redis after the reload');
 
+# Configuration mistakes are refused by nginx -t, saying why.
+sub conf_test {
+    my (%conf) = @_;
+    my $b = Nixery::Test->new;
+    $b->write_config($b->registry_conf(%conf));
+    my $out = `$Nixery::Test::NGINX -t -p @{[ $b->dir ]}/ -c conf/nginx.conf 2>&1`;
+    return ($? >> 8, $out);
+}
+my ($rc, $out) = conf_test(
+    server => "        location = /s { nixery_status; nixery_status; }\n");
+isnt($rc, 0, 'nixery_status twice in a location: refused');
+like($out, qr/"nixery_status" directive is duplicate/, 'and says so');
+($rc, $out) = conf_test(location => "            nixery_status;\n");
+like($out, qr/"nixery_status" directive is duplicate, or the location has a content handler/,
+    'nixery_status where nixery already answers: refused');
+($rc, $out) = conf_test(http => qq{    nixery_redis_auth "";\n});
+isnt($rc, 0, 'nixery_redis_auth with an empty password: refused');
+like($out, qr/"nixery_redis_auth" directive needs a password/, 'and says so');
+($rc, $out) = conf_test(http => "    nixery_redis_auth a b c;\n");
+like($out, qr/invalid number of arguments in "nixery_redis_auth"/,
+    'nixery_redis_auth with three arguments: refused');
+
 $t->done;
 done_testing;

@@ -36,6 +36,22 @@ struct MainConf {
 };
 static_assert(std::is_trivially_destructible_v<MainConf>);
 
+// Make `handler` the content handler of the location being configured (for
+// directives like nixery_rejected and nixery_status); refuses a location
+// that has one already.
+inline char* set_location_handler(ngx_conf_t* cf,
+                                  ngx_http_handler_pt handler) noexcept
+{
+    auto* clcf = static_cast<ngx_http_core_loc_conf_t*>(
+        ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+    if (clcf->handler != nullptr) {
+        return const_cast<char*>("is duplicate, or the location has a "
+                                 "content handler already");
+    }
+    clcf->handler = handler;
+    return NGX_CONF_OK;
+}
+
 inline LocConf* loc_conf(ngx_http_request_t* r) noexcept
 {
     return static_cast<LocConf*>(

@@ -94,12 +94,6 @@ void stat_add(Stat s, std::int64_t delta) noexcept
 
 char* set_status(ngx_conf_t* cf, ngx_command_t*, void*) noexcept
 {
-    auto* clcf = static_cast<ngx_http_core_loc_conf_t*>(
-        ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
-    if (clcf->handler != nullptr) {
-        return const_cast<char*>("is duplicate, or the location has a "
-                                 "content handler already");
-    }
     static ngx_str_t name = ngx_string("nixery_status");
     // Big enough for nginx's slab pool; the counters take a few bytes.
     ngx_shm_zone_t* zone = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize,
@@ -108,8 +102,7 @@ char* set_status(ngx_conf_t* cf, ngx_command_t*, void*) noexcept
         return static_cast<char*>(NGX_CONF_ERROR);
     }
     zone->init = init_zone;
-    clcf->handler = status_handler;
-    return NGX_CONF_OK;
+    return set_location_handler(cf, status_handler);
 }
 
 } // namespace nixery
