@@ -31,22 +31,16 @@ $t->write_config($t->registry_conf(http => $q->http_conf(wait => '25s'),
     workers => 2));
 kill 'HUP', $t->pid('nginx');
 my %old = map { $_ => 1 } @old;
-my @new;
-my $deadline = time + 10;
-while (time < $deadline) {
-    @new = grep { !$old{$_} } $t->worker_pids;
-    last if @new >= 2;
-    sleep 0.05;
-}
-is(scalar @new, 2, 'two new workers after the reload');
+my $new = Nixery::Test::poll(10, sub { [ grep { !$old{$_} } $t->worker_pids ] },
+    sub { @{ $_[0] } >= 2 });
+is(scalar @$new, 2, 'two new workers after the reload');
 
 is($clients->(), join(' ', ('200:') x 8) . "\n",
     'all 8 requests parked across the reload got the image');
 is($q->builds('during:latest'), 1, 'built once');
 
-$deadline = time + 10;
-sleep 0.05 while (grep { kill 0, $_ } @old) && time < $deadline;
-is(scalar(grep { kill 0, $_ } @old), 0, 'the old workers exited once done');
+is(Nixery::Test::poll(10, sub { scalar grep { kill 0, $_ } @old },
+    sub { $_[0] == 0 }), 0, 'the old workers exited once done');
 
 ok($t->wait_http(GET => '/v2/after/manifests/latest', 200, 15),
     'the new workers reach Redis and serve a new build');

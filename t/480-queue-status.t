@@ -33,17 +33,8 @@ sub status {
     my $r = $t->http(GET => '/status');
     return $r->{status} == 200 ? decode_json($r->{body}) : { http => $r->{status} };
 }
-# Wait until the counters satisfy $cond (up to 10 s); returns them.
-sub status_when {
-    my ($cond) = @_;
-    my $deadline = time + 10;
-    my $s = status();
-    until ($cond->($s) || time > $deadline) {
-        sleep 0.05;
-        $s = status();
-    }
-    return $s;
-}
+# The counters once they satisfy $cond (or after 10 s).
+sub status_when { Nixery::Test::poll(10, \&status, $_[0]) }
 
 my $s = status_when(sub { $_[0]{redis_workers} == 2 });
 is($s->{redis_workers}, 2, 'both workers have Redis');

@@ -142,15 +142,12 @@ sub helper_log {
 # 10 s for at least $min such lines (default 1; 0 does not wait).
 sub jobs {
     my ($self, $outcome, $min) = @_;
-    my $deadline = time + 10;
-    while (1) {
-        my $n = grep {
+    return Nixery::Test::poll(10, sub {
+        scalar grep {
             ($_->{msg} // $_->{message} // '') eq 'job done'
                 && (!defined $outcome || ($_->{outcome} // '') eq $outcome)
         } $self->helper_log;
-        return $n if $n >= ($min // 1) || time >= $deadline;
-        sleep 0.05;
-    }
+    }, sub { $_[0] >= ($min // 1) });
 }
 
 # Access-log lines matching $re, waiting for at least $min of them.

@@ -154,18 +154,29 @@ sub read_file {
     return scalar <$fh>;
 }
 
+# Call $try until $done accepts what it returned (by default: a true value)
+# or $timeout seconds (default 10) have passed; returns the last value.
+sub poll {
+    my ($timeout, $try, $done) = @_;
+    $done //= sub { $_[0] };
+    my $deadline = time + ($timeout // 10);
+    while (1) {
+        my $v = $try->();
+        return $v if $done->($v) || time >= $deadline;
+        sleep 0.05;
+    }
+}
+
 # Lines of a log file matching $re, once at least $min (default 1) match
 # or $timeout seconds (default 10) have passed. nginx writes a request's
 # access-log line after the response has gone out, so a keep-alive client
 # can be done before its line is there.
 sub log_lines {
     my ($self, $name, $re, $min, $timeout) = @_;
-    my $deadline = time + ($timeout // 10);
-    while (1) {
-        my @lines = grep { /$re/ } split /\n/, $self->read_file($name) // '';
-        return @lines if @lines >= ($min // 1) || time >= $deadline;
-        sleep 0.05;
-    }
+    my $lines = poll($timeout,
+        sub { [ grep { /$re/ } split /\n/, $self->read_file($name) // '' ] },
+        sub { @{ $_[0] } >= ($min // 1) });
+    return @$lines;
 }
 
 sub write_config {
@@ -343,13 +354,9 @@ sub http {
 # pass); returns the last response when it got there, else undef.
 sub wait_http {
     my ($self, $method, $uri, $status, $timeout, %opt) = @_;
-    my $deadline = time + ($timeout // 10);
-    while (1) {
-        my $r = $self->http($method, $uri, %opt);
-        return $r if $r->{status} == $status;
-        return undef if time >= $deadline;
-        sleep 0.2;
-    }
+    my $r = poll($timeout, sub { $self->http($method, $uri, %opt) },
+        sub { $_[0]{status} == $status });
+    return $r->{status} == $status ? $r : undef;
 }
 
 # A request through curl (for TLS, HTTP/2 and the like): curl's arguments
