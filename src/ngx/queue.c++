@@ -323,8 +323,8 @@ void Queue::finish(Waiter* w, const queue::Result* result,
         if (result != nullptr && result->ok) {
             std::string_view key(reinterpret_cast<char*>(w->request_key),
                                  sizeof(w->request_key));
-            stat_add(Stat::built);
             rc = serve_from_index(r, key);
+            stat_add(rc == NGX_DECLINED ? Stat::failed : Stat::built);
             if (rc == NGX_DECLINED) {
                 // Announced as built, yet not in storage (deleted since,
                 // or the helper writes to another storage): say so.
