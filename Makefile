@@ -6,6 +6,7 @@
 #   make run      start redis, a helper and nginx on 127.0.0.1:$(PORT)
 #   make bench    run the benchmarks in bench/
 #   make format   rewrite sources with clang-format
+#   make rooms    check that includes respect the rooms (docs/architecture.md)
 
 SHELL := /bin/bash
 NGX_SRC := /usr/share/nginx/src
@@ -43,7 +44,7 @@ export NIX_CONFIG ?= $(NIX_OFFLINE_CONFIG)
 FORMAT_SOURCES = $(shell git ls-files -co --exclude-standard \
 	'*.c++' '*.h' | grep -v '^build/')
 
-.PHONY: all deps core module test unit integration format format-check \
+.PHONY: all deps core module test unit integration format format-check rooms \
 	run bench clean pkgs popularity
 
 all: module
@@ -85,6 +86,9 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_SOURCES)
 
+rooms:
+	scripts/check-rooms.sh
+
 unit: all
 	cd $(BUILD)/cmake && ctest --output-on-failure -j $(JOBS)
 
@@ -94,6 +98,7 @@ integration: all pkgs
 test: deps
 	$(MAKE) all
 	$(MAKE) format-check
+	$(MAKE) rooms
 	$(MAKE) unit
 	$(MAKE) integration
 

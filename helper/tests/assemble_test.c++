@@ -1,7 +1,7 @@
-#include "assemble.h"
+#include "image/assemble.h"
 
-#include "layer_cache.h"
-#include "layering.h"
+#include "image/layering.h"
+#include "storage/layer_cache.h"
 #include "temp_tree.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "closure_json.h"
+#include "nix/closure_json.h"
 
 #include <gtest/gtest.h>
 

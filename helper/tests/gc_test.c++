@@ -1,7 +1,7 @@
-#include "gc.h"
+#include "storage/gc.h"
 
-#include "assemble.h"
-#include "storage_lock.h"
+#include "image/assemble.h"
+#include "storage/lock.h"
 #include "temp_tree.h"
 
 #include <gtest/gtest.h>

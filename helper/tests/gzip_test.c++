@@ -1,4 +1,4 @@
-#include "gzip.h"
+#include "image/gzip.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>

@@ -1,4 +1,4 @@
-#include "image_config.h"
+#include "image/image_config.h"
 
 #include <gtest/gtest.h>
 #include <jansson.h>

@@ -1,4 +1,4 @@
-#include "layering.h"
+#include "image/layering.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The Nix builder against the fixture package set with real Nix: an image
 // published, and each failure mapped to the queue's outcome.
-#include "nix_builder.h"
+#include "queue/nix_builder.h"
 
 #include "storage_layout.h"
 

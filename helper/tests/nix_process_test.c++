@@ -1,6 +1,6 @@
 // run_process: argv only, both pipes drained, whole-call timeout that
 // takes the process group down.
-#include "nix_process.h"
+#include "base/process.h"
 
 #include <gtest/gtest.h>
 

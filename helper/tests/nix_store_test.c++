@@ -1,5 +1,5 @@
 // The store query parsing and the argv built for Nix.
-#include "nix_store.h"
+#include "nix/store.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Package sources: Nixery's precedence, tag rendering, pinning.
-#include "package_source.h"
+#include "nix/package_source.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Popularity from a closure graph.
-#include "popcount.h"
+#include "image/popcount.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,5 @@
-#include "popularity.h"
+#include "base/closure.h"
+#include "image/popularity.h"
 
 #include "temp_tree.h"
 

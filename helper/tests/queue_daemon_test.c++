@@ -2,12 +2,12 @@
 // unix socket in a temp dir) with a fake builder: single flight, the
 // enqueue/complete race, takeover of a dead helper's job, poison jobs, the
 // negative cache, index expiry, graceful stop and the heartbeat.
-#include "daemon.h"
-#include "queue_redis.h"
+#include "queue/daemon.h"
+#include "queue/redis.h"
 #include "queue_schema.h"
 
 #include "atomic_file.h"
-#include "log.h"
+#include "base/log.h"
 #include "storage_layout.h"
 
 #include <gtest/gtest.h>

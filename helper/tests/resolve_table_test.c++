@@ -2,8 +2,8 @@
 // fixtures/pkgs): the matching rules, the injection attempts, and each
 // kind of failure. Needs nix-instantiate/nix-store on PATH and NIX_CONFIG
 // set for offline use (the Makefile exports it).
-#include "log.h"
-#include "resolve.h"
+#include "base/log.h"
+#include "nix/resolve.h"
 
 #include <gtest/gtest.h>
 

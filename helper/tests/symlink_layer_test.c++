@@ -1,4 +1,4 @@
-#include "symlink_layer.h"
+#include "image/symlink_layer.h"
 
 #include "temp_tree.h"
 

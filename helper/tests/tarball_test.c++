@@ -1,4 +1,4 @@
-#include "tarball.h"
+#include "image/tarball.h"
 
 #include "digest.h"
 #include "storage_layout.h"

@@ -1,0 +1,313 @@
+#include "base/process.h"
+
+#include "base/log.h"
+
+#include <cerrno>
+#include <csignal>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <system_error>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace nixery {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class Fd {
+  public:
+    Fd() = default;
+    explicit Fd(int fd) : fd_(fd) {}
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    ~Fd() { reset(); }
+    int get() const { return fd_; }
+    void reset(int fd = -1) noexcept
+    {
+        if (fd_ >= 0) {
+            ::close(fd_);
+        }
+        fd_ = fd;
+    }
+
+  private:
+    int fd_ = -1;
+};
+
+void make_pipe(Fd& read_end, Fd& write_end)
+{
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+        throw std::system_error(errno, std::generic_category(), "pipe2");
+    }
+    read_end.reset(fds[0]);
+    write_end.reset(fds[1]);
+}
+
+// Splits stderr into lines for the log; keeps the tail for messages.
+class StderrSink {
+  public:
+    explicit StderrSink(const ProcessOptions& o, ProcessResult& r)
+        : options_(o), result_(r)
+    {
+    }
+
+    void feed(const char* data, std::size_t n)
+    {
+        result_.err_bytes += n;
+        keep(data, n);
+        line_.append(data, n);
+        std::size_t start = 0;
+        for (;;) {
+            std::size_t nl = line_.find('\n', start);
+            if (nl == std::string::npos) {
+                break;
+            }
+            emit(std::string_view(line_).substr(start, nl - start));
+            start = nl + 1;
+        }
+        line_.erase(0, start);
+        // A line without end: log it in pieces rather than grow forever.
+        if (line_.size() > max_line) {
+            emit(line_);
+            line_.clear();
+        }
+    }
+
+    void finish()
+    {
+        if (!line_.empty()) {
+            emit(line_);
+            line_.clear();
+        }
+    }
+
+  private:
+    static constexpr std::size_t max_line = 16 * 1024;
+
+    void emit(std::string_view line)
+    {
+        ++result_.err_lines;
+        if (!options_.log_source.empty()) {
+            log::debug(line, {{"source", options_.log_source}});
+        }
+    }
+
+    void keep(const char* data, std::size_t n)
+    {
+        std::string& t = result_.err_tail;
+        t.append(data, n);
+        if (t.size() > 2 * options_.stderr_keep) {
+            t.erase(0, t.size() - options_.stderr_keep);
+        }
+    }
+
+    const ProcessOptions& options_;
+    ProcessResult& result_;
+    std::string line_;
+};
+
+pid_t spawn(const std::vector<std::string>& argv, int out_fd, int err_fd)
+{
+    std::vector<char*> args;
+    args.reserve(argv.size() + 1);
+    for (const std::string& a : argv) {
+        args.push_back(const_cast<char*>(a.c_str()));
+    }
+    args.push_back(nullptr);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+    // Its own process group, so that a timeout can end all of it; default
+    // signal handling and an empty mask whatever the helper's threads use.
+    posix_spawnattr_setpgroup(&attr, 0);
+    sigset_t none;
+    sigset_t all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
+                                        POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        throw std::system_error(rc, std::generic_category(),
+                                "cannot run " + argv.front());
+    }
+    return pid;
+}
+
+} // namespace
+
+ProcessResult run_process(const std::vector<std::string>& argv,
+                          const ProcessOptions& options)
+{
+    if (argv.empty()) {
+        throw std::system_error(EINVAL, std::generic_category(), "no argv");
+    }
+    ProcessResult result;
+    Fd out_r, out_w, err_r, err_w;
+    make_pipe(out_r, out_w);
+    make_pipe(err_r, err_w);
+    pid_t pid = spawn(argv, out_w.get(), err_w.get());
+    out_w.reset();
+    err_w.reset();
+
+    StderrSink sink(options, result);
+    const Clock::time_point start = Clock::now();
+    Clock::time_point deadline = start + options.timeout;
+    bool term_sent = false;
+    bool kill_sent = false;
+    bool out_open = true;
+    bool err_open = true;
+    char buf[65536];
+
+    auto kill_group = [&](int sig) {
+        // The group id is the child's pid; it may be gone already.
+        ::kill(-pid, sig);
+    };
+
+    while (out_open || err_open) {
+        auto now = Clock::now();
+        if (now >= deadline) {
+            if (!term_sent) {
+                result.timed_out = true;
+                term_sent = true;
+                kill_group(SIGTERM);
+                deadline = now + options.kill_grace;
+            } else if (!kill_sent) {
+                kill_sent = true;
+                kill_group(SIGKILL);
+                // Pipes may stay open in detached grandchildren: stop
+                // reading soon whatever happens.
+                deadline = now + std::chrono::seconds(1);
+            } else {
+                break;
+            }
+            continue;
+        }
+        pollfd fds[2];
+        nfds_t n = 0;
+        if (out_open) {
+            fds[n++] = {out_r.get(), POLLIN, 0};
+        }
+        if (err_open) {
+            fds[n++] = {err_r.get(), POLLIN, 0};
+        }
+        auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           deadline - now)
+                           .count();
+        int rc = ::poll(
+            fds, n, static_cast<int>(std::min<long long>(wait_ms + 1, 1000)));
+        if (rc < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            kill_group(SIGKILL);
+            break;
+        }
+        for (nfds_t i = 0; i < n; ++i) {
+            if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
+                continue;
+            }
+            ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
+            if (got < 0 && (errno == EINTR || errno == EAGAIN)) {
+                continue;
+            }
+            bool is_out = fds[i].fd == out_r.get();
+            if (got <= 0) {
+                (is_out ? out_open : err_open) = false;
+                continue;
+            }
+            if (is_out) {
+                if (result.out.size() + std::size_t(got) > options.max_stdout) {
+                    result.stdout_overflow = true;
+                    kill_group(SIGKILL);
+                    out_open = false;
+                    continue;
+                }
+                result.out.append(buf, std::size_t(got));
+            } else {
+                sink.feed(buf, std::size_t(got));
+            }
+        }
+    }
+    sink.finish();
+
+    // The child may outlive its pipes: the same deadline applies.
+    int status = 0;
+    for (;;) {
+        pid_t w = ::waitpid(pid, &status, WNOHANG);
+        if (w == pid) {
+            break;
+        }
+        if (w < 0 && errno != EINTR) {
+            status = -1;
+            break;
+        }
+        auto now = Clock::now();
+        if (now >= deadline) {
+            if (!term_sent) {
+                result.timed_out = true;
+                term_sent = true;
+                kill_group(SIGTERM);
+                deadline = now + options.kill_grace;
+            } else {
+                kill_group(SIGKILL);
+                deadline = now + std::chrono::seconds(1);
+            }
+        }
+        ::usleep(5000);
+    }
+    // Whatever the child left in its group goes with it.
+    ::kill(-pid, SIGKILL);
+    if (status != -1 && WIFEXITED(status)) {
+        result.exit_code = WEXITSTATUS(status);
+    } else if (status != -1 && WIFSIGNALED(status)) {
+        result.signal = WTERMSIG(status);
+    }
+    return result;
+}
+
+std::string describe_failure(const ProcessResult& result)
+{
+    std::string why;
+    if (result.timed_out) {
+        why = "timed out";
+    } else if (result.stdout_overflow) {
+        why = "output over the limit";
+    } else if (result.signal != 0) {
+        why = "killed by signal " + std::to_string(result.signal);
+    } else {
+        why = "exit status " + std::to_string(result.exit_code);
+    }
+    std::string_view tail = result.err_tail;
+    while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) {
+        tail.remove_suffix(1);
+    }
+    auto nl = tail.find_last_of('\n');
+    if (nl != tail.npos) {
+        tail.remove_prefix(nl + 1);
+    }
+    if (!tail.empty()) {
+        why += ": ";
+        why += tail;
+    }
+    return why;
+}
+
+} // namespace nixery

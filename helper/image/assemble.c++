@@ -1,0 +1,229 @@
+#include "image/assemble.h"
+
+#include "atomic_file.h"
+#include "base/log.h"
+#include "digest.h"
+#include "image/image_config.h"
+#include "image/layering.h"
+#include "image/symlink_layer.h"
+#include "image/tarball.h"
+#include "storage/layer_cache.h"
+#include "storage/lock.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace nixery {
+
+namespace {
+
+constexpr std::string_view store_dir = "/nix/store/";
+
+// Store paths name files to read on this host: only /nix/store/<name>.
+void check_store_path(const std::string& path)
+{
+    std::string_view base =
+        std::string_view(path).substr(std::min(path.size(), store_dir.size()));
+    if (!path.starts_with(store_dir) || base.empty() || base == "." ||
+        base == ".." || base.find('/') != base.npos ||
+        base.find('\0') != base.npos) {
+        throw std::runtime_error("assemble: not a store path: " + path);
+    }
+}
+
+bool wants_bash(const ImageRequest& request, const Closure& closure)
+{
+    auto is_bash = [](std::string_view a) {
+        std::string lower;
+        for (char c : a) {
+            lower.push_back(
+                static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
+        }
+        return lower == "bashinteractive";
+    };
+    return request.shell ||
+           std::any_of(request.packages.begin(), request.packages.end(),
+                       is_bash) ||
+           std::any_of(closure.attributes.begin(), closure.attributes.end(),
+                       is_bash);
+}
+
+BlobInfo build_store_layer(const Layer& layer, const AssembleOptions& o,
+                           CompressionPool& pool)
+{
+    LayerWriter w(o.storage_root, &pool);
+    w.add_directory("nix", 0755);
+    w.add_directory("nix/store", 0755);
+    for (const std::string& p : layer.paths) {
+        w.add_tree(p.substr(1), o.store_prefix + p);
+    }
+    return w.finish();
+}
+
+BlobInfo build_symlink_layer(const Closure& closure, const AssembleOptions& o,
+                             CompressionPool& pool)
+{
+    LayerWriter w(o.storage_root, &pool);
+    for (const TreeEntry& e : symlink_layer_entries(closure, o.store_prefix)) {
+        switch (e.kind) {
+        case TreeEntry::Kind::directory:
+            w.add_directory(e.name, e.mode);
+            break;
+        case TreeEntry::Kind::file:
+            w.add_contents(e.name, e.mode, e.target);
+            break;
+        case TreeEntry::Kind::symlink:
+            w.add_symlink(e.name, e.target);
+            break;
+        }
+    }
+    return w.finish();
+}
+
+Descriptor publish_blob(const std::string& root, std::string_view bytes)
+{
+    Descriptor d{sha256_hex(bytes), bytes.size()};
+    publish_file(root, blob_path(d.digest_hex), bytes);
+    return d;
+}
+
+} // namespace
+
+IndexEntry assemble_image(const ImageRequest& request, const Closure& closure,
+                          const AssembleOptions& options)
+{
+    auto started = std::chrono::steady_clock::now();
+    for (const StorePath& p : closure.paths) {
+        check_store_path(p.path);
+    }
+    for (const std::string& r : closure.roots) {
+        check_store_path(r);
+    }
+    std::vector<Layer> layers =
+        group_layers(closure, options.popularity, options.layer_budget);
+    // From the layer cache lookups to the index entry: nixery-gc waits.
+    StorageLock collector = StorageLock::shared(options.storage_root);
+
+    // Look every layer up in the cache; build the others in parallel,
+    // biggest first so that no core idles on a long tail.
+    std::vector<std::string> ids;
+    std::vector<std::optional<BlobInfo>> blobs(layers.size());
+    std::vector<std::size_t> to_build;
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+        ids.push_back(layer_id(layers[i].paths));
+        blobs[i] = load_cached_layer(options.storage_root, ids[i]);
+        if (!blobs[i]) {
+            to_build.push_back(i);
+        }
+    }
+    std::stable_sort(to_build.begin(), to_build.end(),
+                     [&](std::size_t a, std::size_t b) {
+                         return layers[a].nar_size > layers[b].nar_size;
+                     });
+    unsigned threads = options.threads != 0
+                           ? options.threads
+                           : std::max(1u, std::thread::hardware_concurrency());
+    // Blocks of every layer compress on one pool of `threads`; as many
+    // layers are built at once (their tar reading and hashing overlaps the
+    // compression of others).
+    CompressionPool compression(threads);
+    threads =
+        static_cast<unsigned>(std::min<std::size_t>(threads, to_build.size()));
+    std::atomic<std::size_t> next{0};
+    std::mutex error_mutex;
+    std::exception_ptr error;
+    auto worker = [&] {
+        for (;;) {
+            std::size_t k = next.fetch_add(1);
+            if (k >= to_build.size()) {
+                return;
+            }
+            {
+                std::lock_guard lock(error_mutex);
+                if (error) {
+                    return;
+                }
+            }
+            std::size_t i = to_build[k];
+            try {
+                BlobInfo b = build_store_layer(layers[i], options, compression);
+                store_cached_layer(options.storage_root, ids[i], b,
+                                   layers[i].paths.size());
+                log::debug("layer built", {{"layer", ids[i]},
+                                           {"digest", b.digest_hex},
+                                           {"paths", layers[i].paths.size()},
+                                           {"size", b.size}});
+                blobs[i] = std::move(b);
+            } catch (...) {
+                std::lock_guard lock(error_mutex);
+                if (!error) {
+                    error = std::current_exception();
+                }
+            }
+        }
+    };
+    std::vector<std::jthread> workers;
+    for (unsigned t = 0; t < threads; ++t) {
+        workers.emplace_back(worker);
+    }
+    BlobInfo symlinks;
+    try {
+        symlinks = build_symlink_layer(closure, options, compression);
+    } catch (...) {
+        std::lock_guard lock(error_mutex);
+        if (!error) {
+            error = std::current_exception();
+        }
+    }
+    workers.clear(); // joins
+    if (error) {
+        std::rethrow_exception(error);
+    }
+
+    std::vector<ConfigLayer> config_layers;
+    std::vector<Descriptor> descriptors;
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+        config_layers.push_back(
+            {blobs[i]->diff_id_hex, describe_store_layer(layers[i].paths)});
+        descriptors.push_back({blobs[i]->digest_hex, blobs[i]->size});
+    }
+    config_layers.push_back(
+        {symlinks.diff_id_hex,
+         "nixery: symlinks to the requested packages; /tmp, /root, /bin/sh, "
+         "/usr/bin/env, /etc/passwd, /etc/group, /etc/nsswitch.conf, "
+         "/etc/ssl/certs"});
+    descriptors.push_back({symlinks.digest_hex, symlinks.size});
+
+    Descriptor config = publish_blob(
+        options.storage_root, image_config_json(request.arch, config_layers,
+                                                wants_bash(request, closure)));
+    IndexEntry entry;
+    entry.expires = options.expires;
+    for (ManifestKind kind : all_manifest_kinds) {
+        std::string m = manifest_json(kind, config, descriptors);
+        std::string hex = sha256_hex(m);
+        publish_file(options.storage_root, manifest_path(kind, hex), m);
+        (kind == ManifestKind::oci ? entry.oci_hex : entry.docker_hex) = hex;
+        (kind == ManifestKind::oci ? entry.oci_size : entry.docker_size) =
+            m.size();
+    }
+    // Last: only now is the image visible to the module.
+    publish_file(options.storage_root, index_path(canonical_key(request)),
+                 format_index_entry(entry));
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - started)
+                  .count();
+    log::info("image assembled", {{"image", request.name + ":" + request.tag},
+                                  {"layers", layers.size() + 1},
+                                  {"built", to_build.size()},
+                                  {"manifest", "sha256:" + entry.docker_hex},
+                                  {"duration_ms", ms}});
+    return entry;
+}
+
+} // namespace nixery

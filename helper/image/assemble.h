@@ -1,0 +1,39 @@
+// Image assembly: a Closure in, a stored, pullable image out.
+//
+// Groups the closure into layers (layering.h), writes each layer tarball
+// once (cached by its store-path set in storage), builds the symlink layer,
+// the image config and both manifests (Docker schema 2 and OCI), publishes
+// everything atomically under the storage root, and writes the index entry
+// for the request last. See docs/images.md.
+#pragma once
+
+#include "base/closure.h"
+#include "image/popularity.h"
+#include "image_request.h"
+#include "storage_layout.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace nixery {
+
+struct AssembleOptions {
+    std::string storage_root;
+    // Where store paths are read from on disk: "<store_prefix><path>".
+    // Empty for the real /nix/store; tests point it at a temp tree.
+    std::string store_prefix;
+    std::size_t layer_budget = 94; // store-path layers (+1 symlink layer)
+    const Popularity* popularity = nullptr;
+    unsigned threads = 0; // 0: one per core
+    // Unix time when the index entry expires; 0 = never (pinned sources).
+    std::int64_t expires = 0;
+};
+
+// Assemble and publish; returns the index entry written for the request.
+// Throws std::runtime_error (or std::system_error) on failure; nothing
+// becomes visible under index/ unless the whole image is stored.
+IndexEntry assemble_image(const ImageRequest& request, const Closure& closure,
+                          const AssembleOptions& options);
+
+} // namespace nixery

@@ -1,0 +1,247 @@
+#include "image/layering.h"
+
+#include "digest.h"
+#include "image/popularity.h"
+
+#include <algorithm>
+#include <limits>
+#include <map>
+
+namespace nixery {
+
+namespace {
+
+std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) noexcept
+{
+    std::uint64_t sum = a + b;
+    return sum < a ? std::numeric_limits<std::uint64_t>::max() : sum;
+}
+
+std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b) noexcept
+{
+    if (a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a) {
+        return std::numeric_limits<std::uint64_t>::max();
+    }
+    return a * b;
+}
+
+// Postorder numbers of the nodes reachable from 0 (iterative DFS, visiting
+// successors in list order), and the nodes in reverse postorder.
+void depth_first(const std::vector<std::vector<std::size_t>>& succ,
+                 std::vector<long>& postorder, std::vector<std::size_t>& rpo)
+{
+    postorder.assign(succ.size(), -1);
+    std::vector<bool> seen(succ.size(), false);
+    std::vector<std::pair<std::size_t, std::size_t>> stack;
+    std::vector<std::size_t> order;
+    if (succ.empty()) {
+        rpo.clear();
+        return;
+    }
+    stack.emplace_back(0, 0);
+    seen[0] = true;
+    while (!stack.empty()) {
+        auto& [node, next] = stack.back();
+        if (next < succ[node].size()) {
+            std::size_t s = succ[node][next++];
+            if (!seen[s]) {
+                seen[s] = true;
+                stack.emplace_back(s, 0);
+            }
+            continue;
+        }
+        postorder[node] = static_cast<long>(order.size());
+        order.push_back(node);
+        stack.pop_back();
+    }
+    rpo.assign(order.rbegin(), order.rend());
+}
+
+} // namespace
+
+std::vector<long>
+immediate_dominators(const std::vector<std::vector<std::size_t>>& succ)
+{
+    std::vector<long> idom(succ.size(), -1);
+    if (succ.empty()) {
+        return idom;
+    }
+    std::vector<long> po;
+    std::vector<std::size_t> rpo;
+    depth_first(succ, po, rpo);
+    std::vector<std::vector<std::size_t>> preds(succ.size());
+    for (std::size_t v = 0; v < succ.size(); ++v) {
+        for (std::size_t s : succ[v]) {
+            preds[s].push_back(v);
+        }
+    }
+    auto intersect = [&](long a, long b) {
+        while (a != b) {
+            while (po[a] < po[b]) {
+                a = idom[a];
+            }
+            while (po[b] < po[a]) {
+                b = idom[b];
+            }
+        }
+        return a;
+    };
+    idom[0] = 0;
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (std::size_t b : rpo) {
+            if (b == 0) {
+                continue;
+            }
+            long new_idom = -1;
+            for (std::size_t p : preds[b]) {
+                if (idom[p] == -1) {
+                    continue; // unreachable or not processed yet
+                }
+                new_idom = new_idom == -1
+                               ? static_cast<long>(p)
+                               : intersect(static_cast<long>(p), new_idom);
+            }
+            if (idom[b] != new_idom) {
+                idom[b] = new_idom;
+                changed = true;
+            }
+        }
+    }
+    return idom;
+}
+
+std::vector<Layer> group_layers(const Closure& closure,
+                                const Popularity* popularity,
+                                std::size_t budget)
+{
+    budget = std::max<std::size_t>(budget, 1);
+    // Node 0 is the synthetic root; node i+1 is paths[i] in path order.
+    std::vector<const StorePath*> paths;
+    for (const StorePath& p : closure.paths) {
+        paths.push_back(&p);
+    }
+    std::sort(paths.begin(), paths.end(),
+              [](auto* a, auto* b) { return a->path < b->path; });
+    paths.erase(
+        std::unique(paths.begin(), paths.end(),
+                    [](auto* a, auto* b) { return a->path == b->path; }),
+        paths.end());
+    if (paths.empty()) {
+        return {};
+    }
+    std::map<std::string_view, std::size_t> node_of;
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+        node_of.emplace(paths[i]->path, i + 1);
+    }
+    std::size_t n = paths.size() + 1;
+    std::vector<std::uint64_t> pop(n, 0);
+    std::vector<std::vector<std::size_t>> succ(n);
+    std::vector<bool> root_edge(n, false);
+    auto add_root_edge = [&](std::size_t v) {
+        if (!root_edge[v]) {
+            root_edge[v] = true;
+            succ[0].push_back(v);
+        }
+    };
+    for (const std::string& root : closure.roots) {
+        if (auto it = node_of.find(root); it != node_of.end()) {
+            add_root_edge(it->second);
+        }
+    }
+    for (std::size_t v = 1; v < n; ++v) {
+        const StorePath& p = *paths[v - 1];
+        pop[v] = path_popularity(popularity, p.path);
+        if (p.nar_size > big_path_nar_size || pop[v] >= popular_path_count) {
+            add_root_edge(v);
+        }
+        for (const std::string& ref : p.references) {
+            auto it = node_of.find(ref);
+            if (it != node_of.end() && it->second != v) {
+                succ[v].push_back(it->second);
+            }
+        }
+        std::sort(succ[v].begin(), succ[v].end());
+        succ[v].erase(std::unique(succ[v].begin(), succ[v].end()),
+                      succ[v].end());
+    }
+    std::vector<long> idom = immediate_dominators(succ);
+    // Paths nobody requested and nothing reaches still belong in the image.
+    bool unreachable = false;
+    for (std::size_t v = 1; v < n; ++v) {
+        if (idom[v] == -1) {
+            add_root_edge(v);
+            unreachable = true;
+        }
+    }
+    if (unreachable) {
+        idom = immediate_dominators(succ);
+    }
+    // The child of the root whose subtree holds each node.
+    std::vector<long> group(n, -1);
+    for (std::size_t v = 1; v < n; ++v) {
+        std::vector<std::size_t> chain;
+        std::size_t u = v;
+        while (group[u] == -1 && idom[u] != 0) {
+            chain.push_back(u);
+            u = static_cast<std::size_t>(idom[u]);
+        }
+        long g = group[u] != -1 ? group[u] : static_cast<long>(u);
+        group[u] = g;
+        for (std::size_t c : chain) {
+            group[c] = g;
+        }
+    }
+    std::map<long, Layer> by_group;
+    for (std::size_t v = 1; v < n; ++v) {
+        Layer& l = by_group[group[v]];
+        l.paths.push_back(paths[v - 1]->path); // ascending: v is sorted
+        l.nar_size = saturating_add(l.nar_size, paths[v - 1]->nar_size);
+    }
+    std::vector<Layer> layers;
+    for (auto& [g, l] : by_group) {
+        l.rating = saturating_mul(pop[static_cast<std::size_t>(g)], l.nar_size);
+        layers.push_back(std::move(l));
+    }
+    auto ascending = [](const Layer& a, const Layer& b) {
+        if (a.rating != b.rating) {
+            return a.rating < b.rating;
+        }
+        return a.paths.front() < b.paths.front();
+    };
+    std::sort(layers.begin(), layers.end(), ascending);
+    if (layers.size() > budget) {
+        std::size_t fold = layers.size() - budget + 1;
+        Layer merged;
+        for (std::size_t i = 0; i < fold; ++i) {
+            merged.paths.insert(merged.paths.end(), layers[i].paths.begin(),
+                                layers[i].paths.end());
+            merged.rating = saturating_add(merged.rating, layers[i].rating);
+            merged.nar_size =
+                saturating_add(merged.nar_size, layers[i].nar_size);
+        }
+        std::sort(merged.paths.begin(), merged.paths.end());
+        layers.erase(layers.begin(), layers.begin() + static_cast<long>(fold));
+        layers.push_back(std::move(merged));
+    }
+    std::sort(layers.begin(), layers.end(), [](const Layer& a, const Layer& b) {
+        if (a.rating != b.rating) {
+            return a.rating > b.rating;
+        }
+        return a.paths.front() < b.paths.front();
+    });
+    return layers;
+}
+
+std::string layer_id(const std::vector<std::string>& sorted_paths)
+{
+    Sha256 h;
+    h.update(std::string_view("nixery-layer-v1\0", 16));
+    for (const std::string& p : sorted_paths) {
+        h.update(p);
+        h.update(std::string_view("\0", 1));
+    }
+    return h.hex_digest();
+}
+
+} // namespace nixery

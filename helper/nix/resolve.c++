@@ -1,0 +1,409 @@
+#include "nix/resolve.h"
+#include "json_ptr.h"
+
+#include "base/log.h"
+#include "base/process.h"
+#include "nix/store.h"
+
+#include <jansson.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <stdexcept>
+
+namespace nixery {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Explaining a throwing package costs one evaluation each: enough to tell
+// the user what is wrong without letting a long list cost minutes.
+constexpr std::size_t max_explained = 8;
+
+struct Call {
+    const NixOptions& options;
+    Clock::time_point deadline;
+    RenderedSource source;
+    std::string system;
+
+    ProcessResult run(const std::vector<std::string>& argv) const
+    {
+        ProcessOptions po;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - Clock::now());
+        po.timeout = std::max(left, std::chrono::milliseconds(1));
+        auto start = Clock::now();
+        ProcessResult r = run_process(argv, po);
+        log::debug("nix call",
+                   {{"program", argv.front()},
+                    {"exit", r.exit_code},
+                    {"timed_out", r.timed_out},
+                    {"stderr_lines", r.err_lines},
+                    {"duration_ms",
+                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                         Clock::now() - start)
+                         .count()}});
+        return r;
+    }
+
+    std::vector<std::string> eval_argv(const std::string& packages_json,
+                                       const std::string& explain) const
+    {
+        std::vector<std::string> argv{
+            "nix-instantiate", "--eval",
+            // Otherwise --eval writes no .drv files, and nothing could be
+            // realised afterwards.
+            "--read-write-mode", "--strict", "--json",
+            std::filesystem::absolute(options.nix_dir + "/resolve.nix"),
+            "--argstr", "srcType", source.type, "--argstr", "srcArgs",
+            source.args, "--argstr", "system", system, "--argstr", "packages",
+            packages_json};
+        if (!explain.empty()) {
+            argv.insert(argv.end(), {"--argstr", "explain", explain});
+        }
+        return argv;
+    }
+};
+
+std::string names_json(const std::vector<std::string>& names)
+{
+    JsonPtr arr(json_array());
+    for (const std::string& n : names) {
+        json_t* s = json_stringn(n.data(), n.size());
+        if (s == nullptr) {
+            throw std::invalid_argument("package name is not UTF-8");
+        }
+        json_array_append_new(arr.get(), s);
+    }
+    char* text = json_dumps(arr.get(), JSON_COMPACT);
+    if (text == nullptr) {
+        throw std::runtime_error("cannot encode package names");
+    }
+    std::string out(text);
+    free(text);
+    return out;
+}
+
+std::string str(json_t* obj, const char* key)
+{
+    const char* v = json_string_value(json_object_get(obj, key));
+    return v ? v : "";
+}
+
+void set_timeout(ResolveResult* error, const NixOptions& options)
+{
+    error->status = ResolveResult::Status::timeout;
+    error->message = "Nix did not finish within " +
+                     std::to_string(options.timeout.count()) + " s";
+}
+
+std::string join(const std::vector<std::string>& v, std::string_view sep)
+{
+    std::string out;
+    for (const std::string& s : v) {
+        if (!out.empty()) {
+            out += sep;
+        }
+        out += s;
+    }
+    return out;
+}
+
+// Fills in Nix's own message for packages whose evaluation threw.
+void explain_failures(const Call& call, std::vector<PackageResolution>& list,
+                      ResolveResult* error)
+{
+    std::size_t explained = 0;
+    for (PackageResolution& p : list) {
+        if (p.status != PackageResolution::Status::failed ||
+            !p.message.empty()) {
+            continue;
+        }
+        if (explained++ >= max_explained) {
+            p.message = "evaluation failed";
+            continue;
+        }
+        ProcessResult r = call.run(call.eval_argv("[]", p.name));
+        if (r.timed_out) {
+            set_timeout(error, call.options);
+            return;
+        }
+        p.message =
+            r.ok() ? "evaluation failed" : nix_error_message(r.err_tail);
+    }
+}
+
+std::vector<PackageResolution>
+resolve_names(const Call& call, const std::vector<std::string>& names,
+              ResolveResult* error)
+{
+    if (names.empty()) {
+        return {};
+    }
+    ProcessResult r = call.run(call.eval_argv(names_json(names), ""));
+    if (r.timed_out) {
+        set_timeout(error, call.options);
+        return {};
+    }
+    std::vector<PackageResolution> list;
+    if (r.ok()) {
+        list = parse_resolution(r.out);
+    } else {
+        // An error tryEval cannot catch stopped the whole evaluation: first
+        // see whether the package set loads at all, then take the names
+        // one by one, so that one bad package hides no other.
+        ProcessResult probe = call.run(call.eval_argv("[]", ""));
+        if (probe.timed_out) {
+            set_timeout(error, call.options);
+            return {};
+        }
+        if (!probe.ok()) {
+            error->status = ResolveResult::Status::eval_failed;
+            error->message = "cannot load the package set: " +
+                             nix_error_message(probe.err_tail);
+            return {};
+        }
+        for (const std::string& name : names) {
+            ProcessResult one =
+                call.run(call.eval_argv(names_json({name}), ""));
+            if (one.timed_out) {
+                set_timeout(error, call.options);
+                return {};
+            }
+            if (one.ok()) {
+                auto parsed = parse_resolution(one.out);
+                list.insert(list.end(), parsed.begin(), parsed.end());
+            } else {
+                PackageResolution p;
+                p.name = name;
+                p.status = PackageResolution::Status::failed;
+                p.reason = "error";
+                p.message = nix_error_message(one.err_tail);
+                list.push_back(std::move(p));
+            }
+        }
+    }
+    if (list.size() != names.size()) {
+        throw std::runtime_error("resolve.nix answered for " +
+                                 std::to_string(list.size()) + " of " +
+                                 std::to_string(names.size()) + " names");
+    }
+    explain_failures(call, list, error);
+    return list;
+}
+
+// The package whose derivation (or a dependency of it) failed to build.
+std::string build_culprit(std::string_view err,
+                          const std::vector<PackageResolution>& found)
+{
+    std::string culprit;
+    std::size_t best = std::string_view::npos;
+    for (const PackageResolution& p : found) {
+        std::size_t at = err.find(p.drv_path);
+        if (at != std::string_view::npos && at < best) {
+            best = at;
+            culprit = p.name;
+        }
+    }
+    return culprit;
+}
+
+} // namespace
+
+std::string_view status_name(ResolveResult::Status status) noexcept
+{
+    switch (status) {
+    case ResolveResult::Status::ok:
+        return "ok";
+    case ResolveResult::Status::not_found:
+        return "not found";
+    case ResolveResult::Status::eval_failed:
+        return "evaluation failed";
+    case ResolveResult::Status::build_failed:
+        return "build failed";
+    case ResolveResult::Status::timeout:
+        return "timeout";
+    }
+    return "unknown";
+}
+
+std::vector<PackageResolution> parse_resolution(std::string_view text)
+{
+    json_error_t err;
+    JsonPtr root(json_loadb(text.data(), text.size(), 0, &err));
+    if (!root || !json_is_array(root.get())) {
+        throw std::runtime_error(std::string("resolve.nix: bad JSON: ") +
+                                 (root ? "not an array" : err.text));
+    }
+    std::vector<PackageResolution> list;
+    std::size_t i;
+    json_t* item;
+    json_array_foreach(root.get(), i, item)
+    {
+        PackageResolution p;
+        p.name = str(item, "name");
+        std::string status = str(item, "status");
+        p.attr_path = str(item, "attrPath");
+        if (status == "found") {
+            p.status = PackageResolution::Status::found;
+            p.output_path = str(item, "outputPath");
+            p.drv_path = str(item, "drvPath");
+            p.output_name = str(item, "outputName");
+            if (!p.output_path.starts_with("/") ||
+                !p.drv_path.ends_with(".drv")) {
+                throw std::runtime_error("resolve.nix: bad paths for " +
+                                         p.name);
+            }
+        } else if (status == "not_found") {
+            p.status = PackageResolution::Status::not_found;
+        } else if (status == "failed") {
+            p.status = PackageResolution::Status::failed;
+            p.reason = str(item, "reason");
+            p.message = str(item, "message");
+            std::size_t j;
+            json_t* c;
+            json_array_foreach(json_object_get(item, "candidates"), j, c)
+            {
+                if (const char* s = json_string_value(c)) {
+                    p.candidates.emplace_back(s);
+                }
+            }
+        } else {
+            throw std::runtime_error("resolve.nix: unknown status '" + status +
+                                     "'");
+        }
+        list.push_back(std::move(p));
+    }
+    return list;
+}
+
+std::vector<PackageResolution>
+resolve_packages(const PackageSource& source, std::string_view tag,
+                 std::string_view system, const std::vector<std::string>& names,
+                 const NixOptions& options, ResolveResult* error)
+{
+    ResolveResult scratch;
+    ResolveResult* e = error ? error : &scratch;
+    Call call{options, Clock::now() + options.timeout,
+              render_source(source, tag), std::string(system)};
+    return resolve_names(call, names, e);
+}
+
+ResolveResult resolve_image(const PackageSource& source,
+                            const ImageRequest& request,
+                            const NixOptions& options)
+{
+    const auto start = Clock::now();
+    ResolveResult result;
+    Call call{options, start + options.timeout,
+              render_source(source, request.tag),
+              std::string(nix_system(request.arch))};
+    result.packages = resolve_names(call, request.packages, &result);
+    if (result.status != ResolveResult::Status::ok) {
+        return result;
+    }
+
+    std::vector<std::string> failures;
+    std::vector<PackageResolution> found;
+    for (const PackageResolution& p : result.packages) {
+        switch (p.status) {
+        case PackageResolution::Status::not_found:
+            result.unknown_packages.push_back(p.name);
+            break;
+        case PackageResolution::Status::failed:
+            if (result.package.empty()) {
+                result.package = p.name;
+            }
+            failures.push_back(p.name + ": " + p.message);
+            break;
+        case PackageResolution::Status::found:
+            found.push_back(p);
+            break;
+        }
+    }
+    if (!result.unknown_packages.empty()) {
+        result.status = ResolveResult::Status::not_found;
+        result.message =
+            "unknown packages: " + join(result.unknown_packages, ", ");
+        if (!failures.empty()) {
+            result.message += "; " + join(failures, "; ");
+        }
+        return result;
+    }
+    if (!failures.empty()) {
+        result.status = ResolveResult::Status::eval_failed;
+        result.message = join(failures, "; ");
+        return result;
+    }
+
+    // Realise under fresh roots, then read the closure those roots hold.
+    std::string roots_dir =
+        options.gc_roots_dir.empty()
+            ? std::filesystem::temp_directory_path() / "nixery-gcroots"
+            : std::filesystem::path(options.gc_roots_dir);
+    auto roots = std::make_shared<GcRoots>(roots_dir);
+    std::set<std::string> drvs, outputs, attributes;
+    for (const PackageResolution& p : found) {
+        drvs.insert(p.drv_path);
+        outputs.insert(p.output_path);
+        attributes.insert(p.attr_path);
+    }
+    ProcessResult built =
+        call.run(realise_argv({drvs.begin(), drvs.end()}, *roots));
+    if (built.timed_out) {
+        set_timeout(&result, options);
+        return result;
+    }
+    if (!built.ok()) {
+        result.status = ResolveResult::Status::build_failed;
+        result.package = build_culprit(built.err_tail, found);
+        result.message = nix_build_error_message(built.err_tail);
+        return result;
+    }
+    ProcessResult info =
+        call.run(path_info_argv({outputs.begin(), outputs.end()}));
+    if (info.timed_out) {
+        set_timeout(&result, options);
+        return result;
+    }
+    if (!info.ok()) {
+        throw std::runtime_error("nix path-info failed: " +
+                                 nix_error_message(info.err_tail));
+    }
+    result.closure.paths = parse_path_info(info.out);
+    result.closure.roots.assign(outputs.begin(), outputs.end());
+    result.closure.attributes.assign(attributes.begin(), attributes.end());
+
+    // Nix's closure is complete by construction; check it anyway, since
+    // assembly trusts it.
+    std::set<std::string> in_closure;
+    for (const StorePath& p : result.closure.paths) {
+        in_closure.insert(p.path);
+    }
+    for (const std::string& root : result.closure.roots) {
+        if (!in_closure.count(root)) {
+            throw std::runtime_error("closure lacks its root " + root);
+        }
+    }
+    for (const StorePath& p : result.closure.paths) {
+        for (const std::string& ref : p.references) {
+            if (!in_closure.count(ref)) {
+                throw std::runtime_error("closure lacks " + ref +
+                                         ", referenced by " + p.path);
+            }
+        }
+    }
+    result.gc_roots = std::move(roots);
+    log::info(
+        "resolved",
+        {{"image", request.name},
+         {"paths", result.closure.paths.size()},
+         {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                             Clock::now() - start)
+                             .count()}});
+    return result;
+}
+
+} // namespace nixery

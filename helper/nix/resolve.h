@@ -1,0 +1,80 @@
+// Resolving an image request against a package set with Nix.
+//
+// Runs the expressions in nix/ (names passed only as JSON data through
+// --argstr, never as code, never through a shell), realises the found
+// outputs under GC roots, and takes the closure graph from Nix's store
+// queries. See docs/nix.md.
+#pragma once
+
+#include "base/closure.h"
+#include "image_request.h"
+#include "nix/gc_roots.h"
+#include "nix/package_source.h"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nixery {
+
+struct NixOptions {
+    std::string nix_dir;               // the project's nix/ expressions
+    std::chrono::seconds timeout{600}; // whole Nix call; group killed after
+    std::string gc_roots_dir;          // where to hold GC roots while packing
+};
+
+// What nix/resolve.nix says about one requested name.
+struct PackageResolution {
+    enum class Status { found, not_found, failed };
+    std::string name; // as requested
+    Status status = Status::not_found;
+    std::string attr_path;   // e.g. "perlPackages.JSON"
+    std::string output_path; // found: the store path of the output
+    std::string drv_path;    // found: its derivation
+    std::string output_name; // found: "out", "dev", ...
+    // failed: "throws", "not_derivation", "wrong_system", "ambiguous"
+    std::string reason;
+    std::string message;                 // failed: why, Nix's words if any
+    std::vector<std::string> candidates; // ambiguous: the matches
+};
+
+// Parses resolve.nix's JSON. Throws std::runtime_error when malformed.
+std::vector<PackageResolution> parse_resolution(std::string_view json);
+
+struct ResolveResult {
+    enum class Status { ok, not_found, eval_failed, build_failed, timeout };
+    Status status = Status::ok;
+    std::vector<std::string> unknown_packages; // for not_found: all of them
+    std::string package;                       // the culprit, if known
+    std::string message;                       // Nix's message, trimmed
+    Closure closure;                           // for ok
+    // For ok: roots on the closure, released when the last copy of the
+    // result goes (keep it until the image is packed).
+    std::shared_ptr<const GcRoots> gc_roots;
+    // Every name's resolution, when evaluation got that far.
+    std::vector<PackageResolution> packages;
+};
+
+// Evaluates only (no build): each name's resolution. Used by
+// resolve_image() and by nixery-resolve. On a timeout or when the package
+// set itself cannot be loaded, `error` is set (status and message) and the
+// list is empty.
+std::vector<PackageResolution>
+resolve_packages(const PackageSource& source, std::string_view tag,
+                 std::string_view system, const std::vector<std::string>& names,
+                 const NixOptions& options, ResolveResult* error);
+
+// Resolves, realises and reads the closure of the request's packages.
+// Failures of the request (unknown names, evaluation, build, timeout) are
+// in the result; throws (std::system_error, std::runtime_error) only when
+// Nix cannot be run at all or answers something unreadable.
+ResolveResult resolve_image(const PackageSource& source,
+                            const ImageRequest& request,
+                            const NixOptions& options);
+
+// "not found", "evaluation failed", ... for logs and error details.
+std::string_view status_name(ResolveResult::Status status) noexcept;
+
+} // namespace nixery

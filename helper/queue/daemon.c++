@@ -1,0 +1,454 @@
+#include "queue/daemon.h"
+
+#include "atomic_file.h"
+#include "base/log.h"
+#include "queue_schema.h"
+#include "storage_layout.h"
+
+#include <csignal>
+#include <unistd.h>
+
+namespace nixery::queue {
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+std::int64_t unix_now()
+{
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::int64_t unix_now_ms()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string default_helper_id()
+{
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) {
+        host[0] = '\0';
+    }
+    return std::string(host[0] ? host : "helper") + "-" +
+           std::to_string(getpid());
+}
+
+// An index entry that still serves the request, if storage has one: a
+// duplicate job (enqueued just after a build finished) costs no build.
+bool already_built(const std::string& root, const std::string& key)
+{
+    std::optional<std::string> text =
+        read_small_file(root + "/" + index_path(key), max_index_entry_size);
+    std::optional<IndexEntry> entry =
+        text ? parse_index_entry(*text) : std::nullopt;
+    return entry && !entry->expired(unix_now());
+}
+
+// The fields of a stream entry: [field, value, ...]; we want "job".
+std::string job_field(const redisReply* fields)
+{
+    if (fields == nullptr || fields->type != REDIS_REPLY_ARRAY) {
+        return {};
+    }
+    for (std::size_t i = 0; i + 1 < fields->elements; i += 2) {
+        if (reply_string(fields->element[i]) == "job") {
+            return reply_string(fields->element[i + 1]);
+        }
+    }
+    return {};
+}
+
+std::string image_name(const Job& job)
+{
+    return job.name + ":" + job.tag;
+}
+
+} // namespace
+
+Daemon::Daemon(DaemonOptions options, Builder builder)
+    : options_(std::move(options)), builder_(std::move(builder))
+{
+    if (options_.helper_id.empty()) {
+        options_.helper_id = default_helper_id();
+    }
+    if (options_.concurrency == 0) {
+        options_.concurrency = 1;
+    }
+    if (!options_.pinned) {
+        options_.pinned = [](const std::string&) { return false; };
+    }
+}
+
+Daemon::~Daemon()
+{
+    request_stop();
+    join();
+}
+
+std::chrono::milliseconds Daemon::claim_idle() const
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+        options_.heartbeat * 3);
+}
+
+void Daemon::start()
+{
+    // A write to a Redis connection that just died must be an error to
+    // handle (reconnect), not a signal that ends the process.
+    std::signal(SIGPIPE, SIG_IGN);
+    started_ = unix_now();
+    running_ = options_.concurrency + 1;
+    for (unsigned i = 0; i < options_.concurrency; ++i) {
+        threads_.emplace_back([this, i] { run_worker(i); });
+    }
+    threads_.emplace_back([this] { run_heartbeat(); });
+    log::info("helper started", {{"helper", options_.helper_id},
+                                 {"redis", options_.redis},
+                                 {"concurrency", options_.concurrency}});
+}
+
+void Daemon::request_stop() noexcept
+{
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+}
+
+bool Daemon::sleep_unless_stopping(std::chrono::milliseconds ms)
+{
+    std::unique_lock lock(mutex_);
+    return !cv_.wait_for(lock, ms, [this] { return stopping_.load(); });
+}
+
+bool Daemon::wait_for(std::chrono::milliseconds timeout)
+{
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [this] { return running_ == 0; });
+}
+
+void Daemon::join()
+{
+    for (std::thread& t : threads_) {
+        if (t.joinable()) {
+            t.join();
+        }
+    }
+    threads_.clear();
+}
+
+void Daemon::hand_back() noexcept
+try {
+    std::map<std::string, long long> held;
+    {
+        std::lock_guard lock(mutex_);
+        held = held_;
+    }
+    if (held.empty()) {
+        return;
+    }
+    RedisClient redis(options_.redis, 2s);
+    for (const auto& [id, deliveries] : held) {
+        // Mark the entry idle long enough for XAUTOCLAIM and undo this
+        // delivery's count: handing back is not a failed attempt.
+        redis.command(
+            {"XCLAIM", std::string(jobs_stream), std::string(helpers_group),
+             options_.helper_id, "0", id, "IDLE",
+             std::to_string(claim_idle().count()), "RETRYCOUNT",
+             std::to_string(deliveries > 0 ? deliveries - 1 : 0), "JUSTID"});
+        log::info("job handed back",
+                  {{"helper", options_.helper_id}, {"job", id}});
+    }
+} catch (const std::exception& e) {
+    log::error("hand back failed", {{"error", e.what()}});
+}
+
+void Daemon::run_worker(unsigned index) noexcept
+{
+    std::unique_ptr<RedisClient> redis;
+    std::string cursor = "0-0";
+    auto backoff = 100ms;
+    while (!stopping_) {
+        try {
+            if (!redis) {
+                redis = std::make_unique<RedisClient>(options_.redis, 5s);
+                // MKSTREAM and id 0: jobs enqueued before the first helper
+                // ever started are consumed too. BUSYGROUP is fine.
+                redis->command({"XGROUP", "CREATE", std::string(jobs_stream),
+                                std::string(helpers_group), "0", "MKSTREAM"});
+                backoff = 100ms;
+                log::debug("worker connected", {{"worker", index}});
+            }
+            std::optional<Entry> entry;
+            // A dead helper's jobs first: they have waited longest.
+            Reply claimed = redis->checked(
+                {"XAUTOCLAIM", std::string(jobs_stream),
+                 std::string(helpers_group), options_.helper_id,
+                 std::to_string(claim_idle().count()), cursor, "COUNT", "1"});
+            if (claimed->type == REDIS_REPLY_ARRAY && claimed->elements >= 2) {
+                cursor = reply_string(claimed->element[0]);
+                const redisReply* list = claimed->element[1];
+                if (list->type == REDIS_REPLY_ARRAY && list->elements > 0 &&
+                    list->element[0]->type == REDIS_REPLY_ARRAY &&
+                    list->element[0]->elements == 2) {
+                    const redisReply* e = list->element[0];
+                    entry = Entry{reply_string(e->element[0]),
+                                  job_field(e->element[1]), 1};
+                    Reply pending =
+                        redis->checked({"XPENDING", std::string(jobs_stream),
+                                        std::string(helpers_group), entry->id,
+                                        entry->id, "1"});
+                    if (pending->type == REDIS_REPLY_ARRAY &&
+                        pending->elements == 1 &&
+                        pending->element[0]->elements == 4) {
+                        entry->deliveries =
+                            pending->element[0]->element[3]->integer;
+                    }
+                    log::warn("job taken over",
+                              {{"job", entry->id},
+                               {"deliveries", entry->deliveries}});
+                }
+            }
+            if (!entry) {
+                Reply read = redis->checked(
+                    {"XREADGROUP", "GROUP", std::string(helpers_group),
+                     options_.helper_id, "COUNT", "1", "BLOCK", "1000",
+                     "STREAMS", std::string(jobs_stream), ">"});
+                if (read->type == REDIS_REPLY_ARRAY && read->elements == 1) {
+                    const redisReply* stream = read->element[0];
+                    const redisReply* list = stream->element[1];
+                    if (list->type == REDIS_REPLY_ARRAY && list->elements > 0) {
+                        const redisReply* e = list->element[0];
+                        entry = Entry{reply_string(e->element[0]),
+                                      job_field(e->element[1]), 1};
+                    }
+                }
+            }
+            if (entry) {
+                {
+                    std::lock_guard lock(mutex_);
+                    held_[entry->id] = entry->deliveries;
+                }
+                process(*redis, *entry);
+                std::lock_guard lock(mutex_);
+                held_.erase(entry->id);
+            }
+        } catch (const std::exception& e) {
+            log::warn("redis unavailable", {{"worker", index},
+                                            {"redis", options_.redis},
+                                            {"error", e.what()}});
+            redis.reset();
+            {
+                std::lock_guard lock(mutex_);
+                // What this thread held stays pending in Redis; another
+                // helper (or this one) claims it once it is idle.
+                held_.clear();
+            }
+            sleep_unless_stopping(backoff);
+            backoff = std::min<std::chrono::milliseconds>(backoff * 2, 2s);
+        }
+    }
+    {
+        std::lock_guard lock(mutex_);
+        --running_;
+    }
+    cv_.notify_all();
+}
+
+void Daemon::process(RedisClient& redis, const Entry& entry)
+{
+    auto started = Clock::now();
+    std::optional<Job> job = parse_job(entry.job_text);
+    if (!job) {
+        log::error("malformed job dropped", {{"job", entry.id}});
+        redis.checked({"XACK", std::string(jobs_stream),
+                       std::string(helpers_group), entry.id});
+        redis.checked({"XDEL", std::string(jobs_stream), entry.id});
+        return;
+    }
+    std::string image = image_name(*job);
+    std::string outcome;
+    Result result;
+    std::chrono::seconds ttl{result_ttl_seconds};
+    ParseResult parsed = parse_image_request(job->name, job->tag);
+
+    if (entry.deliveries > static_cast<long long>(options_.max_deliveries)) {
+        outcome = "abandoned";
+        result = failure_result(
+            job->key, "image build abandoned",
+            "the build was attempted " + std::to_string(entry.deliveries) +
+                " times and never finished (the helper died each time)");
+    } else if (parsed.error != NameError::none ||
+               canonical_key(parsed.request) != job->key) {
+        outcome = "rejected";
+        result = failure_result(job->key, "invalid build job",
+                                "the job's name, tag and key disagree "
+                                "(module and helper of different versions?)");
+    } else if (already_built(options_.storage_root, job->key)) {
+        outcome = "cached";
+        result = ok_result(job->key);
+    } else {
+        const ImageRequest& request = parsed.request;
+        // The negative cache: packages recently found unknown.
+        std::vector<std::string> argv{"MGET"};
+        for (const std::string& p : request.packages) {
+            argv.push_back(unknown_key(request.arch, request.tag, p));
+        }
+        Reply cached = redis.checked(argv);
+        std::vector<std::string> unknown;
+        for (std::size_t i = 0; i < cached->elements; ++i) {
+            if (!reply_is_nil(cached->element[i])) {
+                unknown.push_back(request.packages[i]);
+            }
+        }
+        if (!unknown.empty()) {
+            outcome = "unknown-cached";
+            result = unknown_packages_result(job->key, std::move(unknown));
+            ttl = options_.unknown_ttl;
+        } else {
+            BuildContext context{
+                entry.id, options_.pinned(job->tag)
+                              ? 0
+                              : unix_now() + options_.moving_ttl.count()};
+            log::info("build started",
+                      {{"image", image},
+                       {"job", entry.id},
+                       {"key", job->key},
+                       {"queued_ms", unix_now_ms() - job->enqueued_ms}});
+            BuildOutcome built;
+            try {
+                built = builder_(request, context);
+            } catch (const std::exception& e) {
+                built.status = BuildOutcome::Status::failed;
+                built.message = "image build failed";
+                built.detail = e.what();
+            }
+            switch (built.status) {
+            case BuildOutcome::Status::ok:
+                outcome = "built";
+                result = ok_result(job->key);
+                break;
+            case BuildOutcome::Status::not_found:
+                if (built.unknown.empty()) {
+                    // Nothing to name: report it as the failure it is.
+                    outcome = "failed";
+                    result = failure_result(job->key, "image build failed",
+                                            built.message);
+                    break;
+                }
+                outcome = "unknown";
+                for (const std::string& p : built.unknown) {
+                    redis.checked(
+                        {"SET", unknown_key(request.arch, request.tag, p), "1",
+                         "EX", std::to_string(options_.unknown_ttl.count())});
+                }
+                result = unknown_packages_result(job->key, built.unknown);
+                ttl = options_.unknown_ttl;
+                break;
+            case BuildOutcome::Status::failed:
+                outcome = "failed";
+                result =
+                    failure_result(job->key,
+                                   built.message.empty() ? "image build failed"
+                                                         : built.message,
+                                   built.detail);
+                if (built.code != ErrorCode::unknown) {
+                    // The request's own error: remembered like unknown
+                    // packages, so a retry loop does not run Nix again.
+                    outcome = "unavailable";
+                    result.code = built.code;
+                    ttl = options_.unknown_ttl;
+                }
+                break;
+            }
+        }
+    }
+    std::string text = format_result(result);
+    Reply r = redis.checked(
+        {"EVAL", std::string(complete_script), "3", result_key(job->key),
+         inflight_key(job->key), std::string(jobs_stream), text,
+         std::to_string(std::max<long long>(ttl.count(), 1)),
+         std::string(done_channel), std::string(helpers_group), entry.id});
+    ++jobs_done_;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  Clock::now() - started)
+                  .count();
+    log::emit(result.ok ? log::Level::info : log::Level::warn, "job done",
+              {{"image", image},
+               {"job", entry.id},
+               {"key", job->key},
+               {"outcome", outcome},
+               {"duration_ms", ms},
+               {"deliveries", entry.deliveries},
+               {"detail", result.ok ? std::string() : result.message},
+               {"waiters", r->integer}});
+}
+
+void Daemon::run_heartbeat() noexcept
+{
+    std::unique_ptr<RedisClient> redis;
+    std::string key = heartbeat_key(options_.helper_id);
+    while (true) {
+        // Beat until the workers are gone: a graceful stop still finishes
+        // (and so still holds) running builds.
+        bool stop;
+        {
+            std::lock_guard lock(mutex_);
+            stop = stopping_ && running_ == 1;
+        }
+        try {
+            if (!redis) {
+                redis = std::make_unique<RedisClient>(options_.redis, 2s);
+            }
+            std::map<std::string, long long> held;
+            {
+                std::lock_guard lock(mutex_);
+                held = held_;
+            }
+            if (stop) {
+                redis->command({"DEL", key});
+            } else {
+                std::string value =
+                    "{\"helper\":\"" + options_.helper_id +
+                    "\",\"pid\":" + std::to_string(getpid()) +
+                    ",\"started\":" + std::to_string(started_) +
+                    ",\"concurrency\":" + std::to_string(options_.concurrency) +
+                    ",\"busy\":" + std::to_string(held.size()) +
+                    ",\"jobs_done\":" + std::to_string(jobs_done_.load()) + "}";
+                redis->checked(
+                    {"SET", key, value, "EX",
+                     std::to_string(options_.heartbeat.count() * 3)});
+            }
+            // Keep the jobs we hold from looking abandoned: claiming them
+            // again resets their idle time without counting a delivery.
+            for (const auto& entry : held) {
+                redis->command({"XCLAIM", std::string(jobs_stream),
+                                std::string(helpers_group), options_.helper_id,
+                                "0", entry.first, "JUSTID"});
+            }
+        } catch (const std::exception& e) {
+            redis.reset();
+            log::warn("heartbeat failed", {{"error", e.what()}});
+        }
+        if (stop) {
+            break;
+        }
+        std::unique_lock lock(mutex_);
+        cv_.wait_for(lock, options_.heartbeat,
+                     [this] { return stopping_ && running_ == 1; });
+    }
+    {
+        std::lock_guard lock(mutex_);
+        --running_;
+    }
+    cv_.notify_all();
+}
+
+} // namespace nixery::queue

@@ -1,0 +1,89 @@
+#include "storage/layer_cache.h"
+#include "json_ptr.h"
+
+#include "atomic_file.h"
+#include "digest.h"
+#include "storage_layout.h"
+
+#include <jansson.h>
+
+#include <memory>
+#include <sys/stat.h>
+
+namespace nixery {
+
+namespace {
+
+constexpr std::size_t max_entry_size = 4096;
+
+std::optional<std::string> digest_hex(json_t* obj, const char* key)
+{
+    const char* s = json_string_value(json_object_get(obj, key));
+    if (s == nullptr) {
+        return std::nullopt;
+    }
+    ParsedDigest d = parse_digest(s);
+    if (d.error != DigestError::none) {
+        return std::nullopt;
+    }
+    return std::string(d.hex);
+}
+
+} // namespace
+
+std::string format_layer_cache_entry(const BlobInfo& blob, std::size_t paths)
+{
+    return "{\"version\":1,\"digest\":\"sha256:" + blob.digest_hex +
+           "\",\"diff_id\":\"sha256:" + blob.diff_id_hex +
+           "\",\"size\":" + std::to_string(blob.size) +
+           ",\"paths\":" + std::to_string(paths) + "}\n";
+}
+
+std::optional<BlobInfo> parse_layer_cache_entry(std::string_view text)
+{
+    if (text.size() > max_entry_size) {
+        return std::nullopt;
+    }
+    JsonPtr root(json_loadb(text.data(), text.size(), 0, nullptr));
+    if (!root || !json_is_object(root.get()) ||
+        json_integer_value(json_object_get(root.get(), "version")) != 1) {
+        return std::nullopt;
+    }
+    auto digest = digest_hex(root.get(), "digest");
+    auto diff_id = digest_hex(root.get(), "diff_id");
+    json_t* size = json_object_get(root.get(), "size");
+    if (!digest || !diff_id || !json_is_integer(size) ||
+        json_integer_value(size) <= 0) {
+        return std::nullopt;
+    }
+    return BlobInfo{*digest, *diff_id,
+                    static_cast<std::uint64_t>(json_integer_value(size))};
+}
+
+std::optional<BlobInfo> load_cached_layer(const std::string& storage_root,
+                                          const std::string& layer_id)
+{
+    std::optional<std::string> text = read_small_file(
+        storage_root + "/" + layer_cache_path(layer_id), max_entry_size);
+    auto blob = text ? parse_layer_cache_entry(*text) : std::nullopt;
+    if (!blob) {
+        return std::nullopt;
+    }
+    struct stat st;
+    std::string path = storage_root + "/" + blob_path(blob->digest_hex);
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        static_cast<std::uint64_t>(st.st_size) != blob->size) {
+        return std::nullopt;
+    }
+    return blob;
+}
+
+void store_cached_layer(const std::string& storage_root,
+                        const std::string& layer_id, const BlobInfo& blob,
+                        std::size_t paths)
+{
+    publish_file(storage_root, layer_cache_path(layer_id),
+                 format_layer_cache_entry(blob, paths));
+}
+
+} // namespace nixery

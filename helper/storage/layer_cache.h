@@ -1,0 +1,33 @@
+// The layer build cache: layers/<ll>/<layer-id> in storage, one small JSON
+// file per built layer, shared by every helper using the storage:
+//
+//     {"version":1,"digest":"sha256:<hex>","diff_id":"sha256:<hex>",
+//      "size":<gzip bytes>,"paths":<number of store paths>}
+//
+// A layer id (layering.h layer_id) names a set of store paths; their
+// contents never change, so a recorded layer is never built again. An
+// entry is trusted only while its blob exists with the recorded size.
+#pragma once
+
+#include "storage/blob.h"
+
+#include <string_view>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+namespace nixery {
+
+std::string format_layer_cache_entry(const BlobInfo& blob, std::size_t paths);
+std::optional<BlobInfo> parse_layer_cache_entry(std::string_view json);
+
+// The recorded layer, when its entry parses and its blob is in storage.
+std::optional<BlobInfo> load_cached_layer(const std::string& storage_root,
+                                          const std::string& layer_id);
+
+void store_cached_layer(const std::string& storage_root,
+                        const std::string& layer_id, const BlobInfo& blob,
+                        std::size_t paths);
+
+} // namespace nixery
