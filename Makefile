@@ -21,12 +21,15 @@ STATE ?= $(CURDIR)/var
 BUNDLED_DEBIAN_PACKAGES := hello bash coreutils moreutils nano git htop \
 	jq python3 python3-requests libjson-perl busybox-static \
 	ca-certificates netbase ncurses-base
+# Ceph's RADOS Gateway (radosgw, ceph-*) is a real S3 server for the bucket
+# tests (t/lib/Nixery/Bucket.pm).
 DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	libarchive-dev zlib1g-dev libssl-dev libdeflate-dev libzstd-dev \
 	libisal-dev isal libgtest-dev libgmock-dev libbenchmark-dev \
 	redis-server redis-tools libhiredis-dev nix-bin patchelf skopeo umoci \
 	podman runc containerd busybox-static wrk clang-format clang-tidy \
 	cmake g++ make perl libjson-pp-perl curl python3 pigz openssl valgrind \
+	radosgw ceph-mon ceph-osd ceph-common \
 	$(BUNDLED_DEBIAN_PACKAGES)
 
 BUNDLED_PKGS := hello bash bashInteractive coreutils moreutils nano git htop \
