@@ -9,10 +9,11 @@ use lib "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
 use JSON::PP;
 use Test::More;
+use Nixery::Test;
 use Nixery::Closure qw(resolve);
 use Nixery::Store qw(oci_layout);
 
-plan skip_all => 'needs root (chroot)' if $> != 0;
+Nixery::Test::need($> == 0, 'needs root (chroot)');
 
 my $ROOT = $Nixery::Closure::ROOT;
 my $dir = tempdir('nixery-302-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -71,8 +72,8 @@ for my $c (@commands) {
 # podman with runc, vfs storage and cgroupfs (a setup that works as root on
 # a plain Debian 12 machine), from the OCI layout: no registry.
 SKIP: {
-    my $podman = `command -v podman 2>/dev/null`;
-    skip 'podman not installed', 3 + @commands unless $podman;
+    Nixery::Test::need_or_skip(scalar `command -v podman 2>/dev/null`,
+        'podman not installed', 3 + @commands);
     my $p = "$dir/podman";
     my @podman = ('podman', '--root', "$p/root", '--runroot', "$p/run",
         '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs',

@@ -53,6 +53,36 @@ sub new {
     return $self;
 }
 
+# Tests that cannot run everywhere (they need root, or a tool that may be
+# missing) skip on a developer's machine but fail where every test must
+# run: under CI (the CI variable, set by .ci/run and by CI services) or
+# with NIXERY_REQUIRE_ALL=1; NIXERY_REQUIRE_ALL=0 allows skips under CI.
+sub require_all {
+    my $v = $ENV{NIXERY_REQUIRE_ALL} // $ENV{CI} // '';
+    return $v ne '' && $v ne '0' && lc $v ne 'false';
+}
+
+# At the top of a test file: skip it all unless $ok, failing instead when
+# require_all().
+sub need {
+    my ($ok, $why) = @_;
+    return if $ok;
+    plan skip_all => $why unless require_all();
+    plan tests => 1;
+    fail("$why (every test must run under CI or NIXERY_REQUIRE_ALL=1)");
+    exit 1;
+}
+
+# In a SKIP: block: skip $count tests unless $ok, with a failure first
+# when require_all().
+sub need_or_skip {
+    my ($ok, $why, $count) = @_;
+    return if $ok;
+    fail("$why (every test must run under CI or NIXERY_REQUIRE_ALL=1)")
+        if require_all();
+    skip($why, $count);
+}
+
 sub dir { $_[0]{dir} }
 sub storage { $_[0]{storage} }
 sub port { $_[0]{port} //= free_port() }
