@@ -36,7 +36,8 @@ BUNDLED_PKGS := hello bash bashInteractive coreutils moreutils nano git htop \
 	curl jq python3 python3Packages.requests perl perlPackages.JSON busybox \
 	cacert iana-etc
 
-# Nix offline, single-user, as root (environment.md).
+# Nix offline (no substituters: there is no network), single-user as root
+# (no sandbox, no build users).
 define NIX_OFFLINE_CONFIG
 sandbox = false
 build-users-group =

@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=${NIXERY_BUILD:-$here/../build}
 assemble=$build/cmake/helper/nixery-assemble
 mb=${BENCH_MB:-500}
-dir=$(mktemp -d "${TMPDIR:-/tmp}/nixery-bench-XXXXXX")
+dir=$(mktemp -d -t nixery-bench-XXXXXX)    # under $TMPDIR
 [ -n "${BENCH_KEEP:-}" ] || trap 'rm -rf "$dir"' EXIT
 
 echo "== assembly benchmark ($(nproc) cores, closure ~${mb} MB, in $dir)"

@@ -61,7 +61,7 @@ struct ParseResult {
     ImageRequest request;
 };
 
-// Parse an image name and tag as Nixery does (nixery-behaviour.md §2):
+// Parse an image name and tag as Nixery does:
 // leading `shell`/`arm64` meta-packages in any order, `.` for nested
 // attributes, `cacert` and `iana-etc` always added.
 ParseResult parse_image_request(std::string_view name, std::string_view tag);

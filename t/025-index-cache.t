@@ -41,7 +41,7 @@ my $expires = time + 2;
 my $soon = image($fx, 'expiring', 1, expires => $expires);
 is(digest_of($t, 'expiring'), $soon->{docker}{digest}, 'entry with an expiry');
 my $next = image($fx, 'expiring', 2);
-sleep 1 while time < $expires;
+Nixery::Test::poll(5, sub { time >= $expires });
 is(digest_of($t, 'expiring'), $next->{docker}{digest}, 'expired entry not reused');
 $t->done;
 

@@ -11,7 +11,7 @@ use JSON::PP;
 use Nixery::Fixture;
 use Nixery::Test;
 
-plan skip_all => 'skopeo not installed' unless -x '/usr/bin/skopeo';
+Nixery::Test::need(-x '/usr/bin/skopeo', 'skopeo not installed');
 
 my $t = Nixery::Test->new;
 my $fx = Nixery::Fixture->new($t->storage);
@@ -102,7 +102,7 @@ is(slurp("$dir/plain/$_->{hex}"), $_->{bytes}, "dir: layer $_->{hex} as stored")
 
 # umoci unpacks the copied image: the layers are real tars.
 SKIP: {
-    skip 'umoci not installed', 3 unless -x '/usr/bin/umoci';
+    Nixery::Test::need_or_skip(-x '/usr/bin/umoci', 'umoci not installed', 3);
     ($rc, $out) = run_cmd('umoci', 'unpack', '--image', "$dir/oci:v1", "$dir/bundle");
     is($rc, 0, 'umoci unpack succeeds') or diag($out);
     is(slurp("$dir/bundle/rootfs/bin/hello"), "#!/bin/sh\necho hello\n", 'file from layer 1');

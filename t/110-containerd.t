@@ -9,8 +9,8 @@ use Nixery::Containerd;
 use Nixery::Fixture;
 use Nixery::Test;
 
-plan skip_all => 'containerd not installed'
-    unless -x '/usr/bin/containerd' && -x '/usr/bin/ctr';
+Nixery::Test::need(-x '/usr/bin/containerd' && -x '/usr/bin/ctr',
+    'containerd not installed');
 
 my $t = Nixery::Test->new;
 my $fx = Nixery::Fixture->new($t->storage);

@@ -7,9 +7,11 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
+use File::Basename qw(basename);
 use Test::More;
+use Nixery::Fixture;
 use Nixery::Store qw(make_fixture_store write_closure assemble oci_layout
-    compare_store read_json blob_file sha256_file);
+    compare_store read_json blob_file manifest_file index_file sha256_file);
 
 my $dir = tempdir('nixery-200-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $prefix = "$dir/prefix";
@@ -26,7 +28,7 @@ like($out->{oci}, qr/^sha256:[0-9a-f]{64}$/, 'oci manifest digest');
 
 # The index entry names both manifests with their sizes.
 my $key = $out->{key};
-my $index = "$storage/index/" . substr($key, 0, 2) . "/$key";
+my $index = index_file($storage, $key);
 open(my $fh, '<', $index) or die "$index: $!";
 my $entry = do { local $/; <$fh> };
 is($entry, "nixery-index-v1\ndocker $out->{docker} $out->{docker_size}\n"
@@ -36,7 +38,7 @@ is($entry, "nixery-index-v1\ndocker $out->{docker} $out->{docker_size}\n"
 my %m;
 for my $kind (qw(docker oci)) {
     my ($hex) = $out->{$kind} =~ /:(.*)/;
-    my $f = "$storage/manifests/$kind/" . substr($hex, 0, 2) . "/$hex";
+    my $f = manifest_file($storage, $kind, $hex);
     is(sha256_file($f), $hex, "$kind manifest is stored under its digest");
     is(-s $f, $out->{"${kind}_size"}, "$kind manifest size");
     $m{$kind} = read_json($f);
@@ -91,6 +93,8 @@ for my $l (@{$m{oci}{layers}}) {
 my @cache = glob("$storage/layers/*/*");
 is(scalar @cache, @{$m{oci}{layers}} - 1, 'a cache entry per store layer');
 for my $c (@cache) {
+    is($c, "$storage/" . Nixery::Fixture->layer_cache_path(basename $c),
+        'cache entry in its fan-out directory');
     my $e = read_json($c);
     ok(-f blob_file($storage, $e->{digest}), "cached blob exists");
 }

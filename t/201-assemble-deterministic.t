@@ -10,7 +10,7 @@ use lib "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
 use Test::More;
 use Nixery::Store qw(make_fixture_store write_closure assemble read_json
-    blob_file);
+    blob_file manifest_file);
 
 my $dir = tempdir('nixery-201-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $prefix = "$dir/prefix";
@@ -43,9 +43,7 @@ is_deeply($fb, $fa, 'identical storage trees, byte for byte');
 cmp_ok(scalar keys %$fa, '>=', 8, 'layers, config, manifests, index');
 
 # Budget 2: one store-path layer holds the lowest-rated groups together.
-my ($hex) = $runs[0]{oci} =~ /:(.*)/;
-my $m = read_json("$dir/storage-a/manifests/oci/" . substr($hex, 0, 2)
-    . "/$hex");
+my $m = read_json(manifest_file("$dir/storage-a", 'oci', $runs[0]{oci}));
 is(scalar @{$m->{layers}}, 3, 'budget 2: two store layers + symlinks');
 
 # Warm cache: same result, nothing rebuilt.

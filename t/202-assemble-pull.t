@@ -8,7 +8,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Nixery::Store qw(make_fixture_store write_closure assemble read_json
-    compare_store);
+    compare_store blob_file manifest_file);
 use Nixery::Test;
 
 my $t = Nixery::Test->new;
@@ -37,18 +37,14 @@ skopeo("docker://$host/shell/weird:v1", "oci:$dir/by-tag:v1",
 my $idx = read_json("$dir/by-tag/index.json");
 my ($hex) = $idx->{manifests}[0]{digest} =~ /^sha256:(.*)$/;
 my $pulled = read_json("$dir/by-tag/blobs/sha256/$hex");
-my ($ohex) = $out->{oci} =~ /:(.*)/;
-my $ours = read_json("$t->{storage}/manifests/oci/" . substr($ohex, 0, 2)
-    . "/$ohex");
+my $ours = read_json(manifest_file($t->{storage}, 'oci', $out->{oci}));
 is_deeply([map { $_->{digest} } @{$pulled->{layers}}],
     [map { $_->{digest} } @{$ours->{layers}}], 'same layer digests');
 # skopeo re-serialises the config when it converts Docker to OCI: compare
 # what it says, not its bytes.
 my ($chex) = $pulled->{config}{digest} =~ /:(.*)/;
 my $cfg = read_json("$dir/by-tag/blobs/sha256/$chex");
-my ($ourhex) = $ours->{config}{digest} =~ /:(.*)/;
-my $our_cfg = read_json("$t->{storage}/blobs/sha256/" . substr($ourhex, 0, 2)
-    . "/$ourhex");
+my $our_cfg = read_json(blob_file($t->{storage}, $ours->{config}{digest}));
 is_deeply($cfg->{rootfs}, $our_cfg->{rootfs}, 'same diff_ids');
 is_deeply($cfg->{config}, $our_cfg->{config}, 'same Env and Cmd');
 

@@ -8,8 +8,9 @@ use lib "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use Test::More;
-use Time::HiRes qw(sleep);
-use Nixery::Store qw(make_fixture_store write_closure read_json blob_file);
+use Nixery::Test;
+use Nixery::Store qw(make_fixture_store write_closure read_json blob_file
+    manifest_file);
 
 my $dir = tempdir('nixery-203-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $prefix = "$dir/prefix";
@@ -28,8 +29,7 @@ sub run_with {
     my $err = `cat '$dir/err'`;
     return ($status, undef, $err) if $status;
     my ($hex) = $out =~ /"oci":"sha256:([0-9a-f]{64})"/;
-    my $m = read_json("$dir/$storage/manifests/oci/" . substr($hex, 0, 2)
-        . "/$hex");
+    my $m = read_json(manifest_file("$dir/$storage", 'oci', $hex));
     my $c = read_json(blob_file("$dir/$storage", $m->{config}{digest}));
     return ($status, $c->{history}[0]{created_by}, $err);
 }
@@ -43,13 +43,7 @@ is($st, 0, 'popularity from a file');
 like($first, qr/weird-1\.0/, 'the popular package comes first');
 
 # A tiny HTTP server on a free port.
-my $port = do {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-        LocalPort => 0, Proto => 'tcp', ReuseAddr => 1) or die;
-    my $p = $s->sockport;
-    close $s;
-    $p;
-};
+my $port = Nixery::Test::free_port();
 my $pid = fork // die;
 if (!$pid) {
     open(STDOUT, '>', '/dev/null');
@@ -57,10 +51,8 @@ if (!$pid) {
     exec('python3', '-m', 'http.server', '--bind', '127.0.0.1',
         '--directory', $dir, $port) or exit 127;
 }
-for (1 .. 100) {
-    last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
-    sleep 0.05;
-}
+Nixery::Test::poll(5,
+    sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") });
 ($st, $first) = run_with('http', '--popularity',
     "http://127.0.0.1:$port/pop.json");
 is($st, 0, 'popularity over HTTP');

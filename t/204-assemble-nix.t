@@ -10,10 +10,11 @@ use lib "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
 use JSON::PP;
 use Test::More;
+use Nixery::Test;
 use Nixery::Closure qw(resolve);
 use Nixery::Store qw(assemble oci_layout compare_store read_json blob_file);
 
-plan skip_all => 'needs root (chroot)' if $> != 0;
+Nixery::Test::need($> == 0, 'needs root (chroot)');
 
 my $dir = tempdir('nixery-204-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my ($r, $status) = resolve('--pkgs-path', "$Nixery::Closure::ROOT/nix/pkgs",

@@ -8,7 +8,7 @@ use lib "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
 use JSON::PP;
 use Test::More;
-use Nixery::Store qw(make_fixture_store capture);
+use Nixery::Store qw(make_fixture_store capture index_file);
 
 my $bin = $Nixery::Store::ASSEMBLE;
 my $dir = tempdir('nixery-205-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -72,7 +72,7 @@ spew("$dir/array.json", encode_json(\@array));
     '--attribute', 'bashInteractive', '--expires', '2000000000');
 is($st, 0, 'path-info array accepted');
 my $o = decode_json($out);
-my $index = "$dir/s/index/" . substr($o->{key}, 0, 2) . "/$o->{key}";
+my $index = index_file("$dir/s", $o->{key});
 like(`cat '$index'`, qr/\nexpires 2000000000\n$/, 'expiry recorded');
 
 done_testing;

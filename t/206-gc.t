@@ -10,7 +10,8 @@ use lib "$FindBin::Bin/lib";
 use File::Find;
 use JSON::PP;
 use Test::More;
-use Nixery::Store qw(make_fixture_store write_closure assemble capture read_json);
+use Nixery::Store qw(make_fixture_store write_closure assemble capture read_json
+    blob_file manifest_file);
 use Nixery::Test;
 
 my $GC = "$Nixery::Store::BUILD/cmake/helper/nixery-gc";
@@ -39,8 +40,7 @@ is($st2, 0, 'old image assembled (expired in 1970)');
 
 sub manifest {
     my ($digest, $kind) = @_;
-    my ($hex) = $digest =~ /:(.*)/;
-    return read_json("$storage/manifests/$kind/" . substr($hex, 0, 2) . "/$hex");
+    return read_json(manifest_file($storage, $kind, $digest));
 }
 sub blobs_of {
     my ($m) = @_;
@@ -118,8 +118,7 @@ my ($again) = assemble(storage => $storage, closure => "$dir/small.json",
 is($again->{docker}, $old->{docker}, 'rebuilt: the same manifest digest');
 for my $d (@only_old) {
     my ($hex) = $d =~ /:(.*)/;
-    ok(-s "$storage/blobs/sha256/" . substr($hex, 0, 2) . "/$hex",
-        "rebuilt blob $hex");
+    ok(-s blob_file($storage, $hex), "rebuilt blob $hex");
 }
 $r = $t->http(GET => '/v2/bash/manifests/latest');
 is($r->{status}, 200, 'and served by tag');

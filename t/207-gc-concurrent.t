@@ -10,7 +10,8 @@ use File::Temp qw(tempdir);
 use JSON::PP;
 use POSIX ();
 use Test::More;
-use Nixery::Store qw(write_closure assemble capture read_json);
+use Nixery::Store qw(write_closure assemble capture read_json blob_file
+    manifest_file);
 
 my $GC = "$Nixery::Store::BUILD/cmake/helper/nixery-gc";
 my $dir = tempdir('nixery-207-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -86,15 +87,13 @@ my @missing;
 for my $p (@pinned) {
     for my $kind ('docker', 'oci') {
         my ($hex) = $p->{$kind} =~ /:(.*)/;
-        my $m = eval { read_json("$storage/manifests/$kind/" . substr($hex, 0, 2) . "/$hex") };
+        my $m = eval { read_json(manifest_file($storage, $kind, $hex)) };
         if (!$m) {
             push @missing, "$kind manifest $hex";
             next;
         }
         for my $d ($m->{config}{digest}, map { $_->{digest} } @{ $m->{layers} }) {
-            my ($b) = $d =~ /:(.*)/;
-            push @missing, "blob $b"
-                unless -e "$storage/blobs/sha256/" . substr($b, 0, 2) . "/$b";
+            push @missing, "blob $d" unless -e blob_file($storage, $d);
         }
     }
 }

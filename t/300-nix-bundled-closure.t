@@ -9,9 +9,10 @@ use lib "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
 use File::Find ();
 use Test::More;
+use Nixery::Test;
 use Nixery::Closure qw(resolve elf_interp_and_rpath make_root);
 
-plan skip_all => 'needs root (chroot)' if $> != 0;
+Nixery::Test::need($> == 0, 'needs root (chroot)');
 
 my $tmp = tempdir(CLEANUP => 1);
 my ($r, $status) = resolve('--pkgs-path', "$Nixery::Closure::ROOT/nix/pkgs",

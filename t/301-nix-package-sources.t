@@ -1,8 +1,8 @@
-# Package sources as Nixery has them (nixery-behaviour.md §3): a git
-# repository (tag `latest` = default branch, a branch name, a 40-hex commit
-# not on the default branch), a local path, a channel (needs the network:
-# here it must fail clearly), and the precedence of NIXERY_CHANNEL >
-# NIXERY_PKGS_REPO > NIXERY_PKGS_PATH.
+# Package sources as Nixery has them: a git repository (tag `latest` =
+# default branch, a branch name, a 40-hex commit not on the default
+# branch), a local path, a channel (needs the network: here it must fail
+# clearly), and the precedence of NIXERY_CHANNEL > NIXERY_PKGS_REPO >
+# NIXERY_PKGS_PATH.
 use strict;
 use warnings;
 use FindBin;

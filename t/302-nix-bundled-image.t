@@ -9,21 +9,14 @@ use lib "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
 use JSON::PP;
 use Test::More;
+use Nixery::Test;
 use Nixery::Closure qw(resolve);
 use Nixery::Store qw(oci_layout);
 
-plan skip_all => 'needs root (chroot)' if $> != 0;
+Nixery::Test::need($> == 0, 'needs root (chroot)');
 
 my $ROOT = $Nixery::Closure::ROOT;
 my $dir = tempdir('nixery-302-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-# podman names an image pulled from a layout after its path, which must then
-# be a valid reference: lowercase components without runs of separators.
-# tempdir's random letters may be uppercase or "_", so reach the layout
-# through a link whose name is only digits and dashes.
-my $lc = "/tmp/nixery-t302-$$";
-unlink $lc;
-symlink($dir, $lc) or die "symlink: $!";
-END { unlink $lc if defined $lc }
 my $name = 'shell/git/htop/curl/python3/python3packages.requests';
 
 my ($r, $status) = resolve('--pkgs-path', "$ROOT/nix/pkgs",
@@ -76,10 +69,11 @@ for my $c (@commands) {
     like($o, $want, "chroot: $cmd output");
 }
 
-# podman with runc (environment.md), from the OCI layout: no registry.
+# podman with runc, vfs storage and cgroupfs (a setup that works as root on
+# a plain Debian 12 machine), from the OCI layout: no registry.
 SKIP: {
-    my $podman = `command -v podman 2>/dev/null`;
-    skip 'podman not installed', 3 + @commands unless $podman;
+    Nixery::Test::need_or_skip(scalar `command -v podman 2>/dev/null`,
+        'podman not installed', 3 + @commands);
     my $p = "$dir/podman";
     my @podman = ('podman', '--root', "$p/root", '--runroot', "$p/run",
         '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs',
@@ -90,8 +84,12 @@ SKIP: {
     is($?, 0, 'assembled in few layers') or diag `cat '$dir/assemble.log'`;
     oci_layout("$dir/storage3", JSON::PP->new->decode($few)->{oci},
         "$dir/layout3", 'latest');
-    my $pulled = system(join(' ', @podman, 'pull', '-q',
-        "oci:$lc/layout3:latest", ">'$dir/pull.log' 2>&1"));
+    # podman names an image pulled from a layout after the path as given,
+    # which must then be a valid reference (lowercase components, no runs
+    # of separators); tempdir's letters may be uppercase or "_", so the
+    # path is given relative to $dir.
+    my $pulled = system(join(' ', "cd '$dir' &&", @podman, 'pull', '-q',
+        'oci:layout3:latest', ">'$dir/pull.log' 2>&1"));
     is($pulled, 0, 'podman pulls the OCI layout')
         or diag `tail -5 '$dir/pull.log'`;
     my $id = `cat '$dir/pull.log' | tail -1`;

@@ -9,6 +9,7 @@ use lib "$FindBin::Bin/lib";
 use File::Find;
 use Test::More;
 use Nixery::Test;
+use Nixery::Fixture;
 use Nixery::Queue;
 
 my $t = Nixery::Test->new;
@@ -93,7 +94,8 @@ my @gone;
 find(sub { push @gone, $File::Find::name
         if -f && ($t->read_file($File::Find::name) // '') =~ /\Q$vhex\E/ },
     $t->storage . '/index');
-push @gone, glob($t->storage . '/manifests/*/' . substr($vhex, 0, 2) . "/$vhex");
+push @gone, grep { -e } map { $t->storage . '/'
+        . Nixery::Fixture->manifest_path($_, $vhex) } qw(docker oci);
 is(scalar @gone, 2, 'its index entry and Docker manifest found');
 unlink @gone;
 my $v2 = $t->http(GET => '/v2/vanishing/manifests/latest');

@@ -8,7 +8,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use Time::HiRes qw(sleep time);
+use Time::HiRes qw(time);
 use Nixery::Test;
 use Nixery::Queue;
 
@@ -27,8 +27,16 @@ my $r = $t->http(GET => '/v2/cached/manifests/latest');
 is($r->{status}, 200, 'built while redis is up');
 my $digest = $r->{headers}{'docker-content-digest'};
 
+# Every worker notices before the requests: one parked on a connection
+# not yet seen dead would wait nixery_redis_timeout instead of a 503.
+my @workers = $t->wait_workers(2);
 $q->stop_redis;
-sleep 0.3;
+my $noticed = Nixery::Test::poll(10, sub {
+    my %seen = map { /\] (\d+)#/ ? ($1 => 1) : () }
+        $t->error_log_lines(qr/nixery: redis \w+ connection to /);
+    return scalar grep { $seen{$_} } @workers;
+}, sub { $_[0] == 2 });
+is($noticed, 2, 'redis down: both workers noticed');
 my @down = map { $t->http(GET => "/v2/uncached$_/manifests/latest") } 1 .. 4;
 is(scalar(grep { $_->{status} == 503 } @down), 4, 'redis down: uncached 503');
 is(scalar(grep { $t->error_code($_) eq 'UNAVAILABLE' } @down), 4,

@@ -7,7 +7,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use Time::HiRes qw(sleep time);
 use Nixery::Test;
 use Nixery::Queue;
 
@@ -42,9 +41,7 @@ ok($q->wait_builds(3), 'graceful helper building');
 kill 'TERM', $t->pid('graceful');
 is($clients->(), "200:\n",
     'SIGTERM: the running build finished, the client got 200');
-my $gpid = $t->pid('graceful');
-my $deadline = time + 5;
-sleep 0.05 while kill(0, $gpid) && waitpid($gpid, 1) != $gpid && time < $deadline;
+$t->stop('graceful', 0);    # signal 0: wait for the TERM it has
 like($t->read_file('logs/graceful.log') // '', qr/"msg":"stopped","jobs_done":1/,
     'the helper stopped after finishing its job');
 is($q->cli('EXISTS', 'nixery:helper:graceful'), "0\n",

@@ -8,7 +8,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use IO::Socket::INET;
-use Time::HiRes qw(sleep time);
 use Nixery::Test;
 use Nixery::Queue;
 
@@ -16,13 +15,13 @@ my $t = Nixery::Test->new;
 my $q = Nixery::Queue->new($t);
 $q->start_redis;
 $q->start_helper('helper', '--fake-delay-ms', 2500);
-$t->write_config($t->registry_conf(http => $q->http_conf(wait => '1s',
-    extra => "    nixery_retry_after 3s;\n")));
+$t->write_config($t->registry_conf(server => $q->status_conf,
+    http => $q->http_conf(wait => '1s',
+        extra => "    nixery_retry_after 3s;\n")));
 $t->run;
 ok($q->wait_helper('helper'), 'helper up');
 
 # Timeout: 503 JSON with Retry-After after ~1s; the build goes on.
-my $start = time;
 my @r = $q->parallel($t->port, 5, GET => '/v2/slowimage/manifests/latest');
 is(scalar(grep { $_->{status} == 503 } @r), 5, 'wait timeout: 503');
 is(scalar(grep { $t->error_code($_) eq 'UNAVAILABLE' } @r), 5,
@@ -42,9 +41,9 @@ for (1 .. 50) {
         "Host: 127.0.0.1\r\n\r\n";
     push @socks, $s;
 }
-# Parked by now: the build has started, so the requests were read.
 ok($q->wait_builds(2), 'the abandoned image is being built');
-sleep 0.5;
+is($q->status_when(sub { ($_[0]{waiting} // 0) == 50 })->{waiting}, 50,
+    'all 50 requests parked');
 close $_ for @socks;
 my @gone = $t->log_lines('logs/error.log',
     qr{prematurely closed.*/v2/abandoned/}, 50);
@@ -62,7 +61,10 @@ print $s "GET /v2/another/manifests/latest HTTP/1.1\r\nHost: x\r\n\r\n";
 ok($q->wait_builds(3, 15), 'another image is being built: it was parked');
 close $s;
 $t->log_lines('logs/error.log', qr{prematurely closed.*/v2/another/});
-sleep 1.5; # past the 1s wait timeout
+# A request parked after it times out after it: by then the gone client's
+# timer, had it been left, would have fired.
+is($t->http(GET => '/v2/later/manifests/latest')->{status}, 503,
+    'a later request timed out');
 is($t->http(GET => '/v2/')->{status}, 200, 'worker alive after the timeout');
 is(scalar($t->error_log_lines(qr{prematurely closed.*/v2/another/})), 1,
     'the disconnect was noticed');

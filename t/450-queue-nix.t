@@ -11,7 +11,7 @@ use Test::More;
 use Nixery::Test;
 use Nixery::Queue;
 
-plan skip_all => 'needs root (chroot)' if $> != 0;
+Nixery::Test::need($> == 0, 'needs root (chroot)');
 $ENV{NIX_CONFIG} //= "sandbox = false\nbuild-users-group =\nsubstituters =\n";
 
 my $t = Nixery::Test->new;

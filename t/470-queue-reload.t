@@ -7,7 +7,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use Time::HiRes qw(sleep time);
 use Nixery::Test;
 use Nixery::Queue;
 
@@ -17,18 +16,19 @@ $q->start_redis;
 $q->start_helper('helper', '--fake-delay-ms', 2000);
 ok($q->wait_helper('helper'), 'helper up');
 $t->write_config($t->registry_conf(http => $q->http_conf(wait => '30s'),
-    workers => 2));
+    server => $q->status_conf, workers => 2));
 $t->run;
 my @old = $t->wait_workers(2);
 is(scalar @old, 2, 'two workers');
 
 my $clients = $q->background(8, '/v2/during/manifests/latest');
 ok($q->wait_builds(1), 'the build started');
-sleep 0.5; # every client's request read and parked
+is($q->status_when(sub { ($_[0]{waiting} // 0) == 8 })->{waiting}, 8,
+    'every request parked');
 
 # Reload with a changed configuration.
 $t->write_config($t->registry_conf(http => $q->http_conf(wait => '25s'),
-    workers => 2));
+    server => $q->status_conf, workers => 2));
 kill 'HUP', $t->pid('nginx');
 my %old = map { $_ => 1 } @old;
 my $new = Nixery::Test::poll(10, sub { [ grep { !$old{$_} } $t->worker_pids ] },

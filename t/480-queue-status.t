@@ -9,7 +9,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use JSON::PP;
 use Test::More;
-use Time::HiRes qw(sleep time);
 use Nixery::Test;
 use Nixery::Queue;
 
@@ -90,8 +89,11 @@ is($s->{redis_workers}, 2, 'both workers reconnected');
 
 # A reload keeps the counters; the gauge follows the new workers.
 my $waited = $s->{waited};
+my @old = $t->wait_workers(2);
 kill 'HUP', $t->pid('nginx');
-sleep 0.5;
+# Until the old workers have gone, their Redis connections count.
+is(Nixery::Test::poll(10, sub { scalar grep { kill 0, $_ } @old },
+    sub { $_[0] == 0 }), 0, 'the old workers exited');
 $s = status_when(sub { $_[0]{redis_workers} == 2 && $_[0]{waited} == $waited });
 is($s->{waited}, $waited, 'counters kept across a reload');
 is($s->{redis_workers}, 2, 'two workers with Redis after the reload');

@@ -1,7 +1,8 @@
 # End to end with podman, against the system as `make run` starts it:
 # `podman run 127.0.0.1:PORT/shell/hello hello` builds the image on the
 # first pull and runs it (runc, host network, explicit ulimits, vfs
-# storage in a temp root: the setup environment.md says works here). Then
+# storage in a temp root: a setup that works as root on a plain Debian 12
+# machine). Then
 # Ctrl-C's signal (SIGINT) stops redis, the helper and nginx.
 use strict;
 use warnings;

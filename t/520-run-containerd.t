@@ -7,7 +7,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use Time::HiRes qw(sleep);
 use Nixery::Containerd;
 use Nixery::Test;
 use Nixery::Run qw(command);

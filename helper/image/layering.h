@@ -1,7 +1,7 @@
 // Layering: which store paths go together into which image layer.
 //
-// Nixery's algorithm (nixery-behaviour.md §5), made a total, deterministic
-// function of the closure and the popularity data:
+// Nixery's layering algorithm, made a total, deterministic function of the
+// closure and the popularity data:
 //
 // - a graph with a synthetic root, an edge root -> each requested output,
 //   an edge root -> every path that is big (NAR size > 100 MB) or popular

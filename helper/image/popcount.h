@@ -1,5 +1,5 @@
-// Popularity of store paths, as Nixery's popcount computes it
-// (nixery-behaviour.md §5.5), but from a package set's own closures rather
+// Popularity of store paths, as Nixery's popcount computes it, but from a
+// package set's own closures rather
 // than from a binary cache: for every path in the union of the closures of
 // all the set's packages, each path it references (itself included) gets
 // one count. Keys are store path names without the hash ("glibc-2.36",

@@ -1,9 +1,9 @@
 // GC roots held on store paths while the helper packs them.
 //
 // Nix may collect garbage at any time; a path the helper is reading into a
-// layer must not disappear under it (Nixery holds no roots at all,
-// nixery-behaviour.md §4.3). A GcRoots owns a fresh directory under the
-// configured roots directory; `nix-store --realise --add-root` puts one
+// layer must not disappear under it (Nixery holds no roots at all, so a
+// collection while it packs could). A GcRoots owns a fresh directory under
+// the configured roots directory; `nix-store --realise --add-root` puts one
 // indirect root per output there, which also protects each output's whole
 // closure. Destroying the GcRoots removes the directory, releasing them.
 #pragma once

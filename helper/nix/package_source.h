@@ -1,4 +1,4 @@
-// Where packages come from (nixery-behaviour.md §3): a nixpkgs channel, a
+// Where packages come from: a nixpkgs channel, a
 // git repository or a local path, chosen from the helper's flags or, as
 // Nixery does, from NIXERY_CHANNEL > NIXERY_PKGS_REPO > NIXERY_PKGS_PATH
 // (same names, same precedence), and rendered for nix/load-pkgs.nix for

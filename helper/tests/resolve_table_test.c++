@@ -24,8 +24,8 @@ const fs::path here = fs::path(__FILE__).parent_path();
 
 NixOptions options()
 {
-    // Nix offline, single-user (environment.md), unless the caller (the
-    // Makefile) already says how.
+    // Nix offline (no substituters), single-user as root (no sandbox, no
+    // build users), unless the caller (the Makefile) already says how.
     ::setenv("NIX_CONFIG",
              "sandbox = false\nbuild-users-group =\nsubstituters =\n", 0);
     NixOptions o;

@@ -7,7 +7,7 @@ use strict;
 use warnings;
 
 use Test::More;
-use Time::HiRes qw(sleep);
+use Nixery::Test;
 
 # Start containerd as a process of $t (stopped by $t->done); returns the
 # ctr command prefix (address and a test namespace) and the root directory.
@@ -30,7 +30,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = ""
 TOML
     $t->spawn('containerd', 'containerd', '--config', "$cd/config.toml");
-    for (1 .. 200) { last if -S $sock; sleep 0.05 }
+    Nixery::Test::poll(10, sub { -S $sock });
     ok(-S $sock, 'private containerd is up')
         or BAIL_OUT('containerd did not start: '
             . ($t->read_file('logs/containerd.log') // ''));

@@ -47,14 +47,26 @@ sub new {
 
 sub root { $_[0]{root} }
 
-# Paths relative to the storage root, as in src/storage_layout.h.
-sub blob_path { 'blobs/sha256/' . substr($_[1], 0, 2) . "/$_[1]" }
+# Paths relative to the storage root, as in src/storage_layout.h: the one
+# place tests spell the layout. Class methods, so that tests reading what
+# the helper wrote need no fixture: Nixery::Fixture->blob_path($hex). A
+# "sha256:" prefix is accepted too.
+sub fanned {
+    my ($dir, $hex) = @_;
+    $hex =~ s/^sha256://;
+    croak "not a sha256 hex: $hex" unless $hex =~ /^[0-9a-f]{64}$/;
+    return "$dir/" . substr($hex, 0, 2) . "/$hex";
+}
+sub blob_path { fanned('blobs/sha256', $_[1]) }
 sub manifest_path {
     my ($self, $kind, $hex) = @_;
     croak "kind $kind" unless $kind eq 'docker' || $kind eq 'oci';
-    return "manifests/$kind/" . substr($hex, 0, 2) . "/$hex";
+    return fanned("manifests/$kind", $hex);
 }
-sub index_path { 'index/' . substr($_[1], 0, 2) . "/$_[1]" }
+# $key: a request_key().
+sub index_path { fanned('index', $_[1]) }
+# $id: a layer cache id (helper only).
+sub layer_cache_path { fanned('layers', $_[1]) }
 
 # Write bytes at a relative path: tmp/ file, then rename, as the helper does.
 sub publish {

@@ -17,8 +17,9 @@ use Carp qw(croak);
 use File::Path qw(make_path);
 use IO::Select;
 use IO::Socket::INET;
+use JSON::PP ();
 use POSIX ();
-use Time::HiRes qw(sleep time);
+use Time::HiRes qw(time);
 
 use Nixery::Test;
 
@@ -55,16 +56,12 @@ sub start_redis {
         ? ('--requirepass', $self->{password}) : ();
     $t->spawn('redis', 'redis-server', @listen, '--save', '',
         '--appendonly', 'no', '--dir', $t->dir, '--daemonize', 'no', @auth);
-    my $deadline = time + 10;
-    while (time < $deadline) {
-        # Ask only once it listens, so redis-cli prints no connect errors.
-        my $up = $self->{tcp} ? $t->wait_port($self->{redis_port}, 0.05)
+    # Ask only once it listens, so redis-cli prints no connect errors.
+    return 1 if Nixery::Test::poll(10, sub {
+        my $up = $self->{tcp} ? $t->wait_port($self->{redis_port}, 0)
             : -S $self->{sock};
-        sleep 0.05, next unless $up;
-        my $out = $self->cli('PING') // '';
-        return 1 if $out =~ /PONG/;
-        sleep 0.05;
-    }
+        return $up && ($self->cli('PING') // '') =~ /PONG/;
+    });
     croak 'redis-server did not start: ' . ($t->read_file('logs/redis.log') // '');
 }
 
@@ -102,12 +99,9 @@ sub start_helper {
 # Wait until the helper's heartbeat key exists in Redis.
 sub wait_helper {
     my ($self, $name) = @_;
-    my $deadline = time + 10;
-    while (time < $deadline) {
-        return 1 if ($self->cli('EXISTS', "nixery:helper:$name") // '') =~ /1/;
-        sleep 0.05;
-    }
-    return 0;
+    return Nixery::Test::poll(10,
+        sub { ($self->cli('EXISTS', "nixery:helper:$name") // '') =~ /1/ })
+        ? 1 : 0;
 }
 
 # http{} lines enabling the queue.
@@ -117,6 +111,23 @@ sub http_conf {
     my $extra = $opt{extra} // '';
     return "    nixery_redis " . $self->address . ";\n" .
         "    nixery_wait_timeout $wait;\n$extra";
+}
+
+# A location serving nixery_status on /status, for
+# $t->registry_conf(server => $q->status_conf).
+sub status_conf { "        location = /status { nixery_status; }\n" }
+
+# The nixery_status counters on /status once $cond accepts them, or the
+# last ones after $timeout seconds (default 10): counters shared by every
+# worker, e.g. how many requests are parked on builds now ("waiting").
+sub status_when {
+    my ($self, $cond, $timeout) = @_;
+    my $t = $self->{t};
+    return Nixery::Test::poll($timeout, sub {
+        my $r = $t->http(GET => '/status');
+        return $r->{status} == 200 ? JSON::PP::decode_json($r->{body})
+            : { http => $r->{status} };
+    }, $cond);
 }
 
 # Fake builds so far, optionally only those of one "name:tag".
@@ -132,12 +143,7 @@ sub builds {
 # Wait until at least $n fake builds have started.
 sub wait_builds {
     my ($self, $n, $timeout) = @_;
-    my $deadline = time + ($timeout // 10);
-    while (time < $deadline) {
-        return 1 if $self->builds >= $n;
-        sleep 0.05;
-    }
-    return 0;
+    return Nixery::Test::poll($timeout, sub { $self->builds >= $n }) ? 1 : 0;
 }
 
 # $n clients GET $uri at once from a child process, while the test goes

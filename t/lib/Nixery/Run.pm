@@ -17,7 +17,6 @@ use warnings;
 use Carp qw(croak);
 use JSON::PP ();
 use POSIX qw(:sys_wait_h);
-use Time::HiRes qw(sleep time);
 
 use Nixery::Test;
 
@@ -54,17 +53,15 @@ sub start {
     $self->{pid} = $pid;
     $live{$pid} = $self;
     $t->{nginx_ran} = 1; # so that $t->done checks logs/error.log
-    my $deadline = time + ($opt{timeout} // 60);
-    my $ready;
-    while (time < $deadline) {
+    my $ready = Nixery::Test::poll($opt{timeout} // 60, sub {
         my $text = substr($t->read_file('logs/run.log') // '', $offset);
-        last if $ready = $text =~ /^make run: ready/m;
+        return 1 if $text =~ /^make run: ready/m;
         if (waitpid($pid, WNOHANG) == $pid) {
             delete $live{$pid};
             croak "run.sh exited ($?) before it was ready:\n$text";
         }
-        sleep 0.1;
-    }
+        return 0;
+    });
     croak 'run.sh was not ready in time: '
         . substr($t->read_file('logs/run.log') // '', $offset) unless $ready;
     my %pids;
@@ -111,11 +108,8 @@ sub stop {
     my $pid = delete $self->{pid} or return -1;
     delete $live{$pid};
     kill $signal // 'TERM', $pid;
-    my $deadline = time + 60;
-    while (time < $deadline) {
-        return $? >> 8 if waitpid($pid, WNOHANG) == $pid;
-        sleep 0.05;
-    }
+    return $? >> 8 if Nixery::Test::poll(60,
+        sub { waitpid($pid, WNOHANG) == $pid });
     # run.sh did not stop: kill it and what it started (each in a session
     # of its own), so nothing outlives the test.
     my %p = $self->processes;

@@ -17,8 +17,10 @@ use File::Copy qw(copy);
 use File::Path qw(make_path);
 use JSON::PP;
 
+use Nixery::Fixture;
+
 our @EXPORT_OK = qw(make_fixture_store write_closure assemble capture oci_layout
-    compare_store read_json blob_file sha256_file);
+    compare_store read_json blob_file manifest_file index_file sha256_file);
 
 our $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 our $BUILD = $ENV{NIXERY_BUILD} // "$ROOT/build";
@@ -156,10 +158,20 @@ sub read_json {
     return $JSON->decode(<$fh>);
 }
 
+# Files in a storage root $storage, by digest ("sha256:<hex>") or hex, in
+# the layout Nixery::Fixture spells.
 sub blob_file {
     my ($storage, $digest) = @_;
-    my ($hex) = $digest =~ /^sha256:([0-9a-f]{64})$/ or croak "bad $digest";
-    return "$storage/blobs/sha256/" . substr($hex, 0, 2) . "/$hex";
+    return "$storage/" . Nixery::Fixture->blob_path($digest);
+}
+sub manifest_file {
+    my ($storage, $kind, $digest) = @_;
+    return "$storage/" . Nixery::Fixture->manifest_path($kind, $digest);
+}
+# $key: the request key nixery-assemble prints.
+sub index_file {
+    my ($storage, $key) = @_;
+    return "$storage/" . Nixery::Fixture->index_path($key);
 }
 
 sub sha256_file {
@@ -171,7 +183,7 @@ sub sha256_file {
 sub oci_layout {
     my ($storage, $oci_digest, $layout, $tag) = @_;
     my ($hex) = $oci_digest =~ /^sha256:([0-9a-f]{64})$/ or croak 'digest';
-    my $mf = "$storage/manifests/oci/" . substr($hex, 0, 2) . "/$hex";
+    my $mf = manifest_file($storage, 'oci', $hex);
     make_path("$layout/blobs/sha256");
     copy($mf, "$layout/blobs/sha256/$hex") or croak "copy: $!";
     my $m = read_json($mf);

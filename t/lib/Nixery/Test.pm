@@ -53,6 +53,36 @@ sub new {
     return $self;
 }
 
+# Tests that cannot run everywhere (they need root, or a tool that may be
+# missing) skip on a developer's machine but fail where every test must
+# run: under CI (the CI variable, set by .ci/run and by CI services) or
+# with NIXERY_REQUIRE_ALL=1; NIXERY_REQUIRE_ALL=0 allows skips under CI.
+sub require_all {
+    my $v = $ENV{NIXERY_REQUIRE_ALL} // $ENV{CI} // '';
+    return $v ne '' && $v ne '0' && lc $v ne 'false';
+}
+
+# At the top of a test file: skip it all unless $ok, failing instead when
+# require_all().
+sub need {
+    my ($ok, $why) = @_;
+    return if $ok;
+    plan skip_all => $why unless require_all();
+    plan tests => 1;
+    fail("$why (every test must run under CI or NIXERY_REQUIRE_ALL=1)");
+    exit 1;
+}
+
+# In a SKIP: block: skip $count tests unless $ok, with a failure first
+# when require_all().
+sub need_or_skip {
+    my ($ok, $why, $count) = @_;
+    return if $ok;
+    fail("$why (every test must run under CI or NIXERY_REQUIRE_ALL=1)")
+        if require_all();
+    skip($why, $count);
+}
+
 sub dir { $_[0]{dir} }
 sub storage { $_[0]{storage} }
 sub port { $_[0]{port} //= free_port() }
@@ -242,29 +272,21 @@ sub wait_started {
     my $conf = $self->read_file('conf/nginx.conf') // '';
     my $pidfile = "$self->{dir}/nginx.pid";
     my $check_pid = index($conf, $pidfile) >= 0;
-    my $deadline = time + 10;
-    while (time < $deadline) {
+    return poll(10, sub {
         return 'exited' if waitpid($pid, WNOHANG) == $pid;
         my $written = $check_pid ? ($self->read_file($pidfile) // '') : "$pid\n";
-        if ($written =~ /^(\d+)/ && $1 == $pid && $self->wait_port($self->port, 0.05)) {
-            return 'ok';
-        }
-        sleep 0.05;
-    }
-    return 'running';
+        return $written =~ /^(\d+)/ && $1 == $pid
+            && $self->wait_port($self->port, 0) ? 'ok' : 'running';
+    }, sub { $_[0] ne 'running' });
 }
 
 # Wait until something accepts connections on $port (tries at least once).
 sub wait_port {
     my ($self, $port, $timeout) = @_;
-    my $deadline = time + ($timeout // 10);
-    while (1) {
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-            PeerPort => $port, Proto => 'tcp');
-        return 1 if $s;
-        return 0 if time >= $deadline;
-        sleep 0.05;
-    }
+    return poll($timeout, sub {
+        IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+            Proto => 'tcp') ? 1 : 0;
+    });
 }
 
 # Start a background process (argv list), logging to logs/<name>.log.
@@ -284,16 +306,13 @@ sub spawn {
 
 sub pid { $_[0]{pids}{$_[1]} }
 
-# Stop one spawned process (or nginx) with a signal, and reap it.
+# Stop one spawned process (or nginx) with a signal, and reap it; with
+# signal 0, only wait (up to 10 s) for it to exit and reap it.
 sub stop {
     my ($self, $name, $signal) = @_;
     my $pid = delete $self->{pids}{$name} or return;
     kill($signal // 'TERM', $pid);
-    my $deadline = time + 10;
-    while (time < $deadline) {
-        return 1 if waitpid($pid, WNOHANG) == $pid;
-        sleep 0.05;
-    }
+    return 1 if poll(10, sub { waitpid($pid, WNOHANG) == $pid });
     kill 'KILL', $pid;
     waitpid($pid, 0);
     return 0;
@@ -317,13 +336,9 @@ sub worker_pids {
 # run() can see fewer. Waits up to $timeout seconds (default 10).
 sub wait_workers {
     my ($self, $n, $timeout) = @_;
-    my $deadline = time + ($timeout // 10);
-    my @pids = $self->worker_pids;
-    while (@pids < $n && time < $deadline) {
-        sleep 0.05;
-        @pids = $self->worker_pids;
-    }
-    return @pids;
+    my $pids = poll($timeout, sub { [ $self->worker_pids ] },
+        sub { @{ $_[0] } >= $n });
+    return @$pids;
 }
 
 # One HTTP/1.1 request over a fresh connection; returns a hash with status,
