@@ -11,8 +11,8 @@ use lib 't/lib';
 use Nixery::Test;
 use Nixery::Bucket;
 
-plan skip_all => 'Ceph RGW (radosgw, ceph-mon, ceph-osd) is not installed'
-    unless Nixery::Bucket::available();
+Nixery::Test::need(Nixery::Bucket::available(),
+    'Ceph RGW (radosgw, ceph-mon, ceph-osd) is not installed');
 
 my $t = Nixery::Test->new;
 my $s3 = Nixery::Bucket->new($t);
