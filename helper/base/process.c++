@@ -151,6 +151,174 @@ pid_t spawn(const std::vector<std::string>& argv, int out_fd, int err_fd)
     return pid;
 }
 
+// The child's process group and the timeout: SIGTERM to the group at the
+// deadline, SIGKILL after the grace, then a second for the pipes.
+class Child {
+  public:
+    Child(pid_t pid, const ProcessOptions& options, ProcessResult& result)
+        : pid_(pid), options_(options), result_(result),
+          deadline_(Clock::now() + options.timeout)
+    {
+    }
+
+    pid_t pid() const { return pid_; }
+    Clock::time_point deadline() const { return deadline_; }
+
+    // The group id is the child's pid; it may be gone already.
+    void kill_group(int sig) { ::kill(-pid_, sig); }
+
+    // At the deadline: the next step of the escalation; false when every
+    // step has been taken (the group was killed a second ago).
+    bool escalate(Clock::time_point now)
+    {
+        if (!term_sent_) {
+            result_.timed_out = true;
+            term_sent_ = true;
+            kill_group(SIGTERM);
+            deadline_ = now + options_.kill_grace;
+            return true;
+        }
+        if (!kill_sent_) {
+            kill_sent_ = true;
+            kill_group(SIGKILL);
+            // Pipes may stay open in detached grandchildren: stop reading
+            // soon whatever happens.
+            deadline_ = now + std::chrono::seconds(1);
+            return true;
+        }
+        return false;
+    }
+
+    // After escalate() ran out: kill again, check again in a second.
+    void kill_again(Clock::time_point now)
+    {
+        kill_group(SIGKILL);
+        deadline_ = now + std::chrono::seconds(1);
+    }
+
+  private:
+    pid_t pid_;
+    const ProcessOptions& options_;
+    ProcessResult& result_;
+    Clock::time_point deadline_;
+    bool term_sent_ = false;
+    bool kill_sent_ = false;
+};
+
+// The child's two pipes, read until both close or the timeout runs out:
+// stdout into the result (up to max_stdout), stderr into the sink.
+class Pipes {
+  public:
+    Pipes(Fd& out, Fd& err, Child& child, const ProcessOptions& options,
+          ProcessResult& result, StderrSink& sink)
+        : out_(out), err_(err), child_(child), options_(options),
+          result_(result), sink_(sink)
+    {
+    }
+
+    void drain()
+    {
+        while (out_open_ || err_open_) {
+            auto now = Clock::now();
+            if (now >= child_.deadline()) {
+                if (!child_.escalate(now)) {
+                    break;
+                }
+                continue;
+            }
+            if (!poll_once(now)) {
+                child_.kill_group(SIGKILL);
+                break;
+            }
+        }
+        sink_.finish();
+    }
+
+  private:
+    // Waits for data until the deadline (at most a second) and reads what
+    // came; false when poll() fails.
+    bool poll_once(Clock::time_point now)
+    {
+        pollfd fds[2];
+        nfds_t n = 0;
+        if (out_open_) {
+            fds[n++] = {out_.get(), POLLIN, 0};
+        }
+        if (err_open_) {
+            fds[n++] = {err_.get(), POLLIN, 0};
+        }
+        auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           child_.deadline() - now)
+                           .count();
+        int rc = ::poll(
+            fds, n, static_cast<int>(std::min<long long>(wait_ms + 1, 1000)));
+        if (rc < 0) {
+            return errno == EINTR;
+        }
+        for (nfds_t i = 0; i < n; ++i) {
+            if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+                read_from(fds[i].fd);
+            }
+        }
+        return true;
+    }
+
+    void read_from(int fd)
+    {
+        ssize_t got = ::read(fd, buf_, sizeof buf_);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN)) {
+            return;
+        }
+        bool is_out = fd == out_.get();
+        if (got <= 0) {
+            (is_out ? out_open_ : err_open_) = false;
+            return;
+        }
+        if (!is_out) {
+            sink_.feed(buf_, std::size_t(got));
+            return;
+        }
+        if (result_.out.size() + std::size_t(got) > options_.max_stdout) {
+            result_.stdout_overflow = true;
+            child_.kill_group(SIGKILL);
+            out_open_ = false;
+            return;
+        }
+        result_.out.append(buf_, std::size_t(got));
+    }
+
+    Fd& out_;
+    Fd& err_;
+    Child& child_;
+    const ProcessOptions& options_;
+    ProcessResult& result_;
+    StderrSink& sink_;
+    bool out_open_ = true;
+    bool err_open_ = true;
+    char buf_[65536];
+};
+
+// The child's wait status (-1 when waitpid fails); the child may outlive
+// its pipes: the same deadline applies.
+int reap(Child& child)
+{
+    int status = 0;
+    for (;;) {
+        pid_t w = ::waitpid(child.pid(), &status, WNOHANG);
+        if (w == child.pid()) {
+            return status;
+        }
+        if (w < 0 && errno != EINTR) {
+            return -1;
+        }
+        auto now = Clock::now();
+        if (now >= child.deadline() && !child.escalate(now)) {
+            child.kill_again(now);
+        }
+        ::usleep(5000);
+    }
+}
+
 } // namespace
 
 ProcessResult run_process(const std::vector<std::string>& argv,
@@ -163,118 +331,15 @@ ProcessResult run_process(const std::vector<std::string>& argv,
     Fd out_r, out_w, err_r, err_w;
     make_pipe(out_r, out_w);
     make_pipe(err_r, err_w);
-    pid_t pid = spawn(argv, out_w.get(), err_w.get());
+    Child child(spawn(argv, out_w.get(), err_w.get()), options, result);
     out_w.reset();
     err_w.reset();
 
     StderrSink sink(options, result);
-    const Clock::time_point start = Clock::now();
-    Clock::time_point deadline = start + options.timeout;
-    bool term_sent = false;
-    bool kill_sent = false;
-    bool out_open = true;
-    bool err_open = true;
-    char buf[65536];
-
-    auto kill_group = [&](int sig) {
-        // The group id is the child's pid; it may be gone already.
-        ::kill(-pid, sig);
-    };
-
-    while (out_open || err_open) {
-        auto now = Clock::now();
-        if (now >= deadline) {
-            if (!term_sent) {
-                result.timed_out = true;
-                term_sent = true;
-                kill_group(SIGTERM);
-                deadline = now + options.kill_grace;
-            } else if (!kill_sent) {
-                kill_sent = true;
-                kill_group(SIGKILL);
-                // Pipes may stay open in detached grandchildren: stop
-                // reading soon whatever happens.
-                deadline = now + std::chrono::seconds(1);
-            } else {
-                break;
-            }
-            continue;
-        }
-        pollfd fds[2];
-        nfds_t n = 0;
-        if (out_open) {
-            fds[n++] = {out_r.get(), POLLIN, 0};
-        }
-        if (err_open) {
-            fds[n++] = {err_r.get(), POLLIN, 0};
-        }
-        auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           deadline - now)
-                           .count();
-        int rc = ::poll(
-            fds, n, static_cast<int>(std::min<long long>(wait_ms + 1, 1000)));
-        if (rc < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            kill_group(SIGKILL);
-            break;
-        }
-        for (nfds_t i = 0; i < n; ++i) {
-            if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
-                continue;
-            }
-            ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-            if (got < 0 && (errno == EINTR || errno == EAGAIN)) {
-                continue;
-            }
-            bool is_out = fds[i].fd == out_r.get();
-            if (got <= 0) {
-                (is_out ? out_open : err_open) = false;
-                continue;
-            }
-            if (is_out) {
-                if (result.out.size() + std::size_t(got) > options.max_stdout) {
-                    result.stdout_overflow = true;
-                    kill_group(SIGKILL);
-                    out_open = false;
-                    continue;
-                }
-                result.out.append(buf, std::size_t(got));
-            } else {
-                sink.feed(buf, std::size_t(got));
-            }
-        }
-    }
-    sink.finish();
-
-    // The child may outlive its pipes: the same deadline applies.
-    int status = 0;
-    for (;;) {
-        pid_t w = ::waitpid(pid, &status, WNOHANG);
-        if (w == pid) {
-            break;
-        }
-        if (w < 0 && errno != EINTR) {
-            status = -1;
-            break;
-        }
-        auto now = Clock::now();
-        if (now >= deadline) {
-            if (!term_sent) {
-                result.timed_out = true;
-                term_sent = true;
-                kill_group(SIGTERM);
-                deadline = now + options.kill_grace;
-            } else {
-                kill_group(SIGKILL);
-                deadline = now + std::chrono::seconds(1);
-            }
-        }
-        ::usleep(5000);
-    }
+    Pipes(out_r, err_r, child, options, result, sink).drain();
+    int status = reap(child);
     // Whatever the child left in its group goes with it.
-    ::kill(-pid, SIGKILL);
+    child.kill_group(SIGKILL);
     if (status != -1 && WIFEXITED(status)) {
         result.exit_code = WEXITSTATUS(status);
     } else if (status != -1 && WIFSIGNALED(status)) {

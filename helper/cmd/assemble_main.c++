@@ -1,23 +1,18 @@
 // nixery-assemble: assemble one image from a closure file into a storage
 // root, without Nix or Redis. For tests, benchmarks and operators who want
-// to publish an image built elsewhere. docs/images.md describes the input.
-//
-//   nixery-assemble --storage DIR --closure FILE --name NAME [--tag TAG]
-//                   [--root PATH]... [--attribute ATTR]...
-//                   [--store-prefix DIR] [--budget N] [--threads N]
-//                   [--popularity FILE|URL] [--expires UNIX_SECONDS]
+// to publish an image built elsewhere. docs/images.md describes the input
+// and the flags (nixery-assemble --help lists them).
 //
 // Prints {"key":...,"docker":"sha256:...","oci":"sha256:..."} on success;
 // exits 1 with a JSON log line on stderr on failure, 2 on bad usage.
 #include "base/log.h"
+#include "cmd/flags.h"
 #include "image/assemble.h"
 #include "image/popularity.h"
 #include "nix/closure_json.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -27,30 +22,6 @@
 namespace {
 
 using namespace nixery;
-
-[[noreturn]] void usage(const char* why)
-{
-    std::fprintf(
-        stderr,
-        "nixery-assemble: %s\n"
-        "usage: nixery-assemble --storage DIR --closure FILE --name NAME\n"
-        "         [--tag TAG] [--root PATH]... [--attribute ATTR]...\n"
-        "         [--store-prefix DIR] [--budget N] [--threads N]\n"
-        "         [--popularity FILE|URL] [--expires UNIX_SECONDS]\n",
-        why);
-    std::exit(2);
-}
-
-std::uint64_t number(const char* s, const char* what)
-{
-    char* end = nullptr;
-    errno = 0;
-    unsigned long long v = std::strtoull(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno != 0 || *s == '-') {
-        usage(what);
-    }
-    return v;
-}
 
 std::string slurp(const std::string& path)
 {
@@ -63,62 +34,66 @@ std::string slurp(const std::string& path)
     return std::move(out).str();
 }
 
-int run(int argc, char** argv)
-{
+// What the command line asks for.
+struct Request {
     AssembleOptions options;
     std::string closure_file, name, tag = "latest", popularity_source;
     std::vector<std::string> roots, attributes;
-    for (int i = 1; i < argc; ++i) {
-        std::string_view a = argv[i];
-        if (i + 1 >= argc) {
-            usage("missing value after an option");
-        }
-        const char* v = argv[++i];
-        if (a == "--storage") {
-            options.storage_root = v;
-        } else if (a == "--closure") {
-            closure_file = v;
-        } else if (a == "--name") {
-            name = v;
-        } else if (a == "--tag") {
-            tag = v;
-        } else if (a == "--root") {
-            roots.emplace_back(v);
-        } else if (a == "--attribute") {
-            attributes.emplace_back(v);
-        } else if (a == "--store-prefix") {
-            options.store_prefix = v;
-        } else if (a == "--budget") {
-            options.layer_budget = number(v, "bad --budget");
-        } else if (a == "--threads") {
-            options.threads = static_cast<unsigned>(number(v, "bad --threads"));
-        } else if (a == "--popularity") {
-            popularity_source = v;
-        } else if (a == "--expires") {
-            options.expires =
-                static_cast<std::int64_t>(number(v, "bad --expires"));
-        } else {
-            usage("unknown option");
-        }
+};
+
+Request parse_flags(int argc, char** argv)
+{
+    Request r;
+    AssembleOptions& o = r.options;
+    cmd::Flags flags("nixery-assemble",
+                     "--storage DIR --closure FILE --name NAME [options]");
+    flags.text("--storage", &o.storage_root, "DIR", "storage root (required)")
+        .text("--closure", &r.closure_file, "FILE",
+              "closure JSON (docs/images.md; required)")
+        .text("--name", &r.name, "NAME", "image name (required)")
+        .text("--tag", &r.tag, "TAG", "image tag (default latest)")
+        .list("--root", &r.roots, "PATH",
+              "a requested store path (repeatable; default the\n"
+              "closure's roots)")
+        .list("--attribute", &r.attributes, "ATTR",
+              "a requested attribute (repeatable; default the\n"
+              "closure's attributes)")
+        .text("--store-prefix", &o.store_prefix, "DIR",
+              "read /nix/store/X from DIR/nix/store/X")
+        .number("--layer-budget", &o.layer_budget, 0, "N",
+                "store-path layers per image (default 94)")
+        .alias("--budget", "--layer-budget")
+        .number("--threads", &o.threads, 0, "N",
+                "compression threads (default 0: one per core)")
+        .text("--popularity", &r.popularity_source, "FILE|URL",
+              "package popularity JSON for layering")
+        .number("--expires", &o.expires, 0, "UNIX_SECONDS",
+                "when the index entry expires (default 0: never)");
+    flags.parse_or_exit(argc, argv);
+    if (o.storage_root.empty() || r.closure_file.empty() || r.name.empty()) {
+        flags.fail("--storage, --closure and --name are required");
     }
-    if (options.storage_root.empty() || closure_file.empty() || name.empty()) {
-        usage("--storage, --closure and --name are required");
-    }
-    ParseResult parsed = parse_image_request(name, tag);
+    return r;
+}
+
+int run(int argc, char** argv)
+{
+    Request r = parse_flags(argc, argv);
+    ParseResult parsed = parse_image_request(r.name, r.tag);
     if (parsed.error != NameError::none) {
         throw std::runtime_error("bad image name or tag: " + parsed.message);
     }
-    Closure closure = parse_closure_json(slurp(closure_file));
-    if (!roots.empty()) {
-        std::sort(roots.begin(), roots.end());
-        closure.roots = roots;
+    Closure closure = parse_closure_json(slurp(r.closure_file));
+    if (!r.roots.empty()) {
+        std::sort(r.roots.begin(), r.roots.end());
+        closure.roots = r.roots;
     }
-    if (!attributes.empty()) {
-        closure.attributes = attributes;
+    if (!r.attributes.empty()) {
+        closure.attributes = r.attributes;
     }
-    Popularity popularity = load_popularity(popularity_source);
-    options.popularity = &popularity;
-    IndexEntry e = assemble_image(parsed.request, closure, options);
+    Popularity popularity = load_popularity(r.popularity_source);
+    r.options.popularity = &popularity;
+    IndexEntry e = assemble_image(parsed.request, closure, r.options);
     std::printf("{\"key\":\"%s\",\"docker\":\"sha256:%s\",\"docker_size\":%llu,"
                 "\"oci\":\"sha256:%s\",\"oci_size\":%llu}\n",
                 canonical_key(parsed.request).c_str(), e.docker_hex.c_str(),

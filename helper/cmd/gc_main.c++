@@ -1,82 +1,56 @@
 // nixery-gc: collect what the storage index no longer serves (gc.h).
-//
-//   nixery-gc --storage DIR [--dry-run] [--keep-expired SECONDS]
-//             [--tmp-age SECONDS] [--lock-timeout SECONDS] [--now UNIX]
+// docs/operations.md describes the flags (nixery-gc --help lists them).
 //
 // Safe while nginx serves and helpers build: it holds the storage's
 // collector lock, which every image assembly holds shared. Prints one JSON
 // line of counts on stdout; exits 1 with a JSON log line on stderr when it
 // fails (nothing is half-deleted: each removal is one unlink), 2 on bad
-// usage. --now is for tests.
+// usage.
 #include "base/log.h"
+#include "cmd/flags.h"
 #include "storage/gc.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstdlib>
+#include <chrono>
 #include <ctime>
 #include <exception>
 #include <iostream>
-#include <string_view>
 
 namespace {
 
 using namespace nixery;
 
-[[noreturn]] void usage(const char* why)
+GcOptions parse_flags(int argc, char** argv)
 {
-    std::fprintf(stderr,
-                 "nixery-gc: %s\n"
-                 "usage: nixery-gc --storage DIR [--dry-run]\n"
-                 "         [--keep-expired SECONDS] [--tmp-age SECONDS]\n"
-                 "         [--lock-timeout SECONDS] [--now UNIX_SECONDS]\n",
-                 why);
-    std::exit(2);
-}
-
-std::int64_t seconds(const char* s, const char* what)
-{
-    char* end = nullptr;
-    errno = 0;
-    long long v = std::strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno != 0 || v < 0) {
-        usage(what);
+    GcOptions options;
+    options.now = static_cast<std::int64_t>(std::time(nullptr));
+    auto lock_timeout =
+        std::chrono::duration_cast<std::chrono::seconds>(options.lock_timeout);
+    cmd::Flags flags("nixery-gc", "--storage DIR [options]");
+    flags
+        .text("--storage", &options.storage_root, "DIR",
+              "storage root (required)")
+        .toggle("--dry-run", &options.dry_run, "count, delete nothing")
+        .number("--keep-expired", &options.keep_expired, 0, "SECONDS",
+                "keep index entries this long after they expire\n"
+                "(default 604800, a week)")
+        .number("--tmp-age", &options.tmp_age, 0, "SECONDS",
+                "remove files under tmp/ this old (default 3600)")
+        .number("--lock-timeout", &lock_timeout, 0, "SECONDS",
+                "wait this long for running assemblies (default 600)")
+        .number("--now", &options.now, 0, "UNIX_SECONDS",
+                "TEST AID: the time expiry and ages are judged at\n"
+                "(default the current time)");
+    flags.parse_or_exit(argc, argv);
+    if (options.storage_root.empty()) {
+        flags.fail("--storage is required");
     }
-    return v;
+    options.lock_timeout = lock_timeout;
+    return options;
 }
 
 int run(int argc, char** argv)
 {
-    GcOptions options;
-    options.now = static_cast<std::int64_t>(std::time(nullptr));
-    for (int i = 1; i < argc; ++i) {
-        std::string_view a = argv[i];
-        if (a == "--dry-run") {
-            options.dry_run = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            usage("missing value after an option");
-        }
-        const char* v = argv[++i];
-        if (a == "--storage") {
-            options.storage_root = v;
-        } else if (a == "--keep-expired") {
-            options.keep_expired = seconds(v, "bad --keep-expired");
-        } else if (a == "--tmp-age") {
-            options.tmp_age = seconds(v, "bad --tmp-age");
-        } else if (a == "--lock-timeout") {
-            options.lock_timeout =
-                std::chrono::seconds(seconds(v, "bad --lock-timeout"));
-        } else if (a == "--now") {
-            options.now = seconds(v, "bad --now");
-        } else {
-            usage("unknown option");
-        }
-    }
-    if (options.storage_root.empty()) {
-        usage("--storage is required");
-    }
+    GcOptions options = parse_flags(argc, argv);
     GcStats stats = collect_garbage(options);
     std::cout << stats.json() << std::endl;
     log::info(options.dry_run ? "gc dry run" : "gc done",

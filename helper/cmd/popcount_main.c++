@@ -1,8 +1,6 @@
 // nixery-popcount: the popularity file of a package set (popcount.h).
-//
-//   nixery-popcount [--channel REF | --pkgs-repo URL | --pkgs-path DIR]
-//                   [--tag TAG] [--nix-dir DIR] [--gc-roots DIR]
-//                   [--timeout SECONDS] [--out FILE]
+// docs/package-set.md describes the flags (nixery-popcount --help lists
+// them).
 //
 // Lists the set's packages (nix/packages.nix), realises them, takes the
 // closure graph from `nix path-info --json -r` and writes {"name": count}
@@ -10,6 +8,7 @@
 // environment variables, as for the helper.
 #include "base/log.h"
 #include "base/process.h"
+#include "cmd/flags.h"
 #include "image/popcount.h"
 #include "nix/package_source.h"
 #include "nix/store.h"
@@ -46,58 +45,64 @@ ProcessResult must_run(const std::vector<std::string>& argv,
     return r;
 }
 
-int run(int argc, char** argv)
-{
-    SourceSettings flags;
+// What the command line asks for.
+struct PopcountFlags {
+    SourceSettings source;
     std::string tag = "latest";
-    const char* env_dir = std::getenv("NIXERY_NIX_DIR");
-    std::string nix_dir = env_dir ? env_dir : "nix";
-    std::string roots_dir =
-        std::filesystem::temp_directory_path() / "nixery-gcroots";
+    std::string nix_dir;
+    std::string roots_dir;
     std::string out_file;
     std::chrono::seconds timeout{1800};
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        if (i + 1 >= argc) {
-            throw std::invalid_argument("unknown or incomplete option " + a);
-        }
-        std::string v = argv[++i];
-        if (a == "--channel") {
-            flags.channel = v;
-        } else if (a == "--pkgs-repo") {
-            flags.pkgs_repo = v;
-        } else if (a == "--pkgs-path") {
-            flags.pkgs_path = v;
-        } else if (a == "--tag") {
-            tag = v;
-        } else if (a == "--nix-dir") {
-            nix_dir = v;
-        } else if (a == "--gc-roots") {
-            roots_dir = v;
-        } else if (a == "--timeout") {
-            timeout = std::chrono::seconds(std::stol(v));
-        } else if (a == "--out") {
-            out_file = v;
-        } else {
-            throw std::invalid_argument("unknown option " + a);
-        }
-    }
-    RenderedSource src = render_source(
-        choose_package_source(flags, source_settings_from_env()), tag);
+};
 
+PopcountFlags parse_flags(int argc, char** argv)
+{
+    PopcountFlags f;
+    const char* env_dir = std::getenv("NIXERY_NIX_DIR");
+    f.nix_dir = env_dir ? env_dir : "nix";
+    f.roots_dir = std::filesystem::temp_directory_path() / "nixery-gcroots";
+    cmd::Flags flags("nixery-popcount", "[options]");
+    flags
+        .text("--channel", &f.source.channel, "REF",
+              "package source: a nixpkgs branch or commit")
+        .text("--pkgs-repo", &f.source.pkgs_repo, "URL",
+              "package source: a git repository")
+        .text("--pkgs-path", &f.source.pkgs_path, "DIR",
+              "package source: a local package set (first given of\n"
+              "the three wins; else NIXERY_CHANNEL > NIXERY_PKGS_REPO\n"
+              "> NIXERY_PKGS_PATH)")
+        .text("--tag", &f.tag, "TAG", "the source's tag (default latest)")
+        .text("--nix-dir", &f.nix_dir, "DIR",
+              "the project's nix/ expressions (default\n"
+              "$NIXERY_NIX_DIR or ./nix)")
+        .text("--gc-roots", &f.roots_dir, "DIR",
+              "GC roots held while counting (default\n"
+              "$TMPDIR/nixery-gcroots)")
+        .number("--build-timeout", &f.timeout, 1, "S",
+                "each Nix call, seconds (default 1800)")
+        .alias("--timeout", "--build-timeout")
+        .text("--out", &f.out_file, "FILE",
+              "write the JSON here, atomically (default stdout)");
+    flags.parse_or_exit(argc, argv);
+    return f;
+}
+
+// The set's packages from nix/packages.nix: their derivations and outputs.
+void list_packages(const PopcountFlags& f, const RenderedSource& src,
+                   std::set<std::string>& drvs, std::set<std::string>& outputs)
+{
     ProcessResult listed = must_run(
         {"nix-instantiate", "--eval", "--read-write-mode", "--strict", "--json",
-         std::filesystem::absolute(nix_dir + "/packages.nix"), "--argstr",
+         std::filesystem::absolute(f.nix_dir + "/packages.nix"), "--argstr",
          "srcType", src.type, "--argstr", "srcArgs", src.args, "--argstr",
          "system", "x86_64-linux"},
-        timeout);
+        f.timeout);
     std::unique_ptr<json_t, void (*)(json_t*)> list(
         json_loadb(listed.out.data(), listed.out.size(), 0, nullptr),
         json_decref);
     if (!list || !json_is_array(list.get())) {
         throw std::runtime_error("packages.nix: bad JSON");
     }
-    std::set<std::string> drvs, outputs;
     std::size_t i;
     json_t* e;
     json_array_foreach(list.get(), i, e)
@@ -112,28 +117,43 @@ int run(int argc, char** argv)
     if (drvs.empty()) {
         throw std::runtime_error("the package set has no packages");
     }
-    GcRoots roots(roots_dir);
-    must_run(realise_argv({drvs.begin(), drvs.end()}, roots), timeout);
+}
+
+// Written beside, then renamed: readers see the old or the new.
+void write_atomically(const std::string& file, const std::string& text)
+{
+    std::string tmp = file + ".tmp";
+    {
+        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+        f << text;
+        f.flush();
+        if (!f) {
+            throw std::runtime_error("cannot write " + tmp);
+        }
+    }
+    std::filesystem::rename(tmp, file);
+}
+
+int run(int argc, char** argv)
+{
+    PopcountFlags f = parse_flags(argc, argv);
+    RenderedSource src = render_source(
+        choose_package_source(f.source, source_settings_from_env()), f.tag);
+
+    std::set<std::string> drvs, outputs;
+    list_packages(f, src, drvs, outputs);
+    GcRoots roots(f.roots_dir);
+    must_run(realise_argv({drvs.begin(), drvs.end()}, roots), f.timeout);
     ProcessResult info =
-        must_run(path_info_argv({outputs.begin(), outputs.end()}), timeout);
+        must_run(path_info_argv({outputs.begin(), outputs.end()}), f.timeout);
     auto paths = parse_path_info(info.out);
     std::string json = popularity_json(popularity_counts(paths));
     log::info("popularity computed",
               {{"packages", drvs.size()}, {"paths", paths.size()}});
-    if (out_file.empty()) {
+    if (f.out_file.empty()) {
         std::fputs(json.c_str(), stdout);
     } else {
-        // Written beside, then renamed: readers see the old or the new.
-        std::string tmp = out_file + ".tmp";
-        {
-            std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-            f << json;
-            f.flush();
-            if (!f) {
-                throw std::runtime_error("cannot write " + tmp);
-            }
-        }
-        std::filesystem::rename(tmp, out_file);
+        write_atomically(f.out_file, json);
     }
     return 0;
 }

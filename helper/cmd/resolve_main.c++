@@ -1,17 +1,14 @@
 // nixery-resolve: resolve an image name against a package set and print
-// what Nix says as JSON, for operators and tests (docs/nix.md).
+// what Nix says as JSON, for operators and tests (docs/nix.md describes
+// the flags; nixery-resolve --help lists them).
 //
-//   nixery-resolve [source] [options] NAME
+//   nixery-resolve [options] NAME
+//   nixery-resolve [options] --raw [--arm64] PACKAGE...
 //
-// Source: --channel REF | --pkgs-repo URL | --pkgs-path DIR, else Nixery's
-// NIXERY_CHANNEL > NIXERY_PKGS_REPO > NIXERY_PKGS_PATH.
-// Options: --tag TAG (default latest), --nix-dir DIR (default
-// $NIXERY_NIX_DIR or ./nix), --gc-roots DIR, --timeout SECONDS,
-// --eval-only (resolve names, build nothing), --raw (NAME is one Nix
-// package name taken verbatim; repeatable via several NAMEs; with --arm64
-// for aarch64-linux). Exit status: 0 resolved, 1 a Nix-side failure (the
-// JSON says which), 2 bad usage.
+// Exit status: 0 resolved, 1 a Nix-side failure (the JSON says which), 2
+// bad usage.
 #include "base/log.h"
+#include "cmd/flags.h"
 #include "image_request.h"
 #include "nix/resolve.h"
 
@@ -27,18 +24,6 @@
 using namespace nixery;
 
 namespace {
-
-int usage(const char* why)
-{
-    std::fprintf(stderr,
-                 "nixery-resolve: %s\n"
-                 "usage: nixery-resolve [--channel REF | --pkgs-repo URL | "
-                 "--pkgs-path DIR] [--tag TAG] [--nix-dir DIR]\n"
-                 "       [--gc-roots DIR] [--timeout SECONDS] [--eval-only] "
-                 "[--raw [--arm64]] NAME...\n",
-                 why);
-    return 2;
-}
 
 json_t* strings(const std::vector<std::string>& v)
 {
@@ -102,73 +87,81 @@ json_t* closure_json(const Closure& c)
     return o;
 }
 
-int run(int argc, char** argv)
-{
-    SourceSettings flags;
+// What the command line asks for.
+struct ResolveFlags {
+    SourceSettings source;
     std::string tag = "latest";
     NixOptions options;
-    const char* nix_dir = std::getenv("NIXERY_NIX_DIR");
-    options.nix_dir = nix_dir ? nix_dir : "nix";
     bool eval_only = false;
     bool raw = false;
     bool arm64 = false;
     std::vector<std::string> names;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                throw std::invalid_argument(a + " needs a value");
-            }
-            return argv[++i];
-        };
-        if (a == "--channel") {
-            flags.channel = value();
-        } else if (a == "--pkgs-repo") {
-            flags.pkgs_repo = value();
-        } else if (a == "--pkgs-path") {
-            flags.pkgs_path = value();
-        } else if (a == "--tag") {
-            tag = value();
-        } else if (a == "--nix-dir") {
-            options.nix_dir = value();
-        } else if (a == "--gc-roots") {
-            options.gc_roots_dir = value();
-        } else if (a == "--timeout") {
-            options.timeout = std::chrono::seconds(std::stol(value()));
-        } else if (a == "--eval-only") {
-            eval_only = true;
-        } else if (a == "--raw") {
-            raw = true;
-        } else if (a == "--arm64") {
-            arm64 = true;
-        } else if (a == "--") {
-            names.insert(names.end(), argv + i + 1, argv + argc);
-            break;
-        } else if (a.starts_with("--")) {
-            return usage(("unknown option " + a).c_str());
-        } else {
-            names.push_back(a);
-        }
-    }
-    if (names.empty() || (!raw && names.size() != 1)) {
-        return usage("give one image name (or --raw package names)");
-    }
-    PackageSource source =
-        choose_package_source(flags, source_settings_from_env());
+};
 
-    ImageRequest request;
-    if (raw) {
-        request.name = "(raw)";
-        request.tag = tag;
-        request.arch = arm64 ? Arch::arm64 : Arch::amd64;
-        request.packages = names;
-    } else {
-        ParseResult parsed = parse_image_request(names.front(), tag);
-        if (parsed.error != NameError::none) {
-            return usage(parsed.message.c_str());
-        }
-        request = parsed.request;
+cmd::Flags declare_flags(ResolveFlags& f)
+{
+    cmd::Flags flags("nixery-resolve",
+                     "[options] NAME | [options] --raw [--arm64] PACKAGE...");
+    flags
+        .text("--channel", &f.source.channel, "REF",
+              "package source: a nixpkgs branch or commit")
+        .text("--pkgs-repo", &f.source.pkgs_repo, "URL",
+              "package source: a git repository")
+        .text("--pkgs-path", &f.source.pkgs_path, "DIR",
+              "package source: a local package set (first given of\n"
+              "the three wins; else NIXERY_CHANNEL > NIXERY_PKGS_REPO\n"
+              "> NIXERY_PKGS_PATH)")
+        .text("--tag", &f.tag, "TAG", "image tag (default latest)")
+        .text("--nix-dir", &f.options.nix_dir, "DIR",
+              "the project's nix/ expressions (default\n"
+              "$NIXERY_NIX_DIR or ./nix)")
+        .text("--gc-roots", &f.options.gc_roots_dir, "DIR",
+              "GC roots held while building (default\n"
+              "$TMPDIR/nixery-gcroots)")
+        .number("--build-timeout", &f.options.timeout, 1, "S",
+                "whole Nix call, seconds (default 600)")
+        .alias("--timeout", "--build-timeout")
+        .toggle("--eval-only", &f.eval_only, "resolve names, build nothing")
+        .toggle("--raw", &f.raw,
+                "the operands are Nix package names, taken verbatim")
+        .toggle("--arm64", &f.arm64, "with --raw: for aarch64-linux")
+        .operands(&f.names);
+    return flags;
+}
+
+// The request the operands name: an image name, or raw package names.
+ImageRequest request_from(const ResolveFlags& f, const cmd::Flags& flags)
+{
+    if (f.names.empty() || (!f.raw && f.names.size() != 1)) {
+        flags.fail("give one image name (or --raw package names)");
     }
+    if (f.raw) {
+        ImageRequest request;
+        request.name = "(raw)";
+        request.tag = f.tag;
+        request.arch = f.arm64 ? Arch::arm64 : Arch::amd64;
+        request.packages = f.names;
+        return request;
+    }
+    ParseResult parsed = parse_image_request(f.names.front(), f.tag);
+    if (parsed.error != NameError::none) {
+        flags.fail(parsed.message);
+    }
+    return parsed.request;
+}
+
+int run(int argc, char** argv)
+{
+    ResolveFlags f;
+    const char* nix_dir = std::getenv("NIXERY_NIX_DIR");
+    f.options.nix_dir = nix_dir ? nix_dir : "nix";
+    cmd::Flags flags = declare_flags(f);
+    flags.parse_or_exit(argc, argv);
+    ImageRequest request = request_from(f, flags);
+    PackageSource source =
+        choose_package_source(f.source, source_settings_from_env());
+    NixOptions& options = f.options;
+    bool eval_only = f.eval_only;
 
     ResolveResult result;
     if (eval_only) {
@@ -207,7 +200,9 @@ int main(int argc, char** argv)
         }
         return run(argc, argv);
     } catch (const std::invalid_argument& e) {
-        return usage(e.what());
+        // No package source, or one Nix cannot be given: bad usage.
+        std::fprintf(stderr, "nixery-resolve: %s\n", e.what());
+        return 2;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "nixery-resolve: %s\n", e.what());
         return 1;

@@ -92,39 +92,66 @@ Descriptor publish_blob(const std::string& root, std::string_view bytes)
     return d;
 }
 
-} // namespace
-
-IndexEntry assemble_image(const ImageRequest& request, const Closure& closure,
-                          const AssembleOptions& options)
-{
-    auto started = std::chrono::steady_clock::now();
-    for (const StorePath& p : closure.paths) {
-        check_store_path(p.path);
-    }
-    for (const std::string& r : closure.roots) {
-        check_store_path(r);
-    }
-    std::vector<Layer> layers =
-        group_layers(closure, options.popularity, options.layer_budget);
-    // From the layer cache lookups to the index entry: nixery-gc waits.
-    StorageLock collector = StorageLock::shared(options.storage_root);
-
-    // Look every layer up in the cache; build the others in parallel,
-    // biggest first so that no core idles on a long tail.
-    std::vector<std::string> ids;
-    std::vector<std::optional<BlobInfo>> blobs(layers.size());
-    std::vector<std::size_t> to_build;
-    for (std::size_t i = 0; i < layers.size(); ++i) {
-        ids.push_back(layer_id(layers[i].paths));
-        blobs[i] = load_cached_layer(options.storage_root, ids[i]);
-        if (!blobs[i]) {
-            to_build.push_back(i);
+// The first exception thrown by any of the threads building layers.
+class FirstError {
+  public:
+    void record(std::exception_ptr e)
+    {
+        std::lock_guard lock(mutex_);
+        if (!error_) {
+            error_ = std::move(e);
         }
     }
-    std::stable_sort(to_build.begin(), to_build.end(),
+    bool any()
+    {
+        std::lock_guard lock(mutex_);
+        return error_ != nullptr;
+    }
+    void rethrow()
+    {
+        if (error_) {
+            std::rethrow_exception(error_);
+        }
+    }
+
+  private:
+    std::mutex mutex_;
+    std::exception_ptr error_;
+};
+
+// Each layer's id and, for those in the layer cache, its blob; the others
+// to build, biggest first so that no core idles on a long tail.
+struct LayerPlan {
+    std::vector<std::string> ids;
+    std::vector<std::optional<BlobInfo>> blobs;
+    std::vector<std::size_t> to_build;
+};
+
+LayerPlan plan_layers(const std::vector<Layer>& layers,
+                      const std::string& storage_root)
+{
+    LayerPlan plan;
+    plan.blobs.resize(layers.size());
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+        plan.ids.push_back(layer_id(layers[i].paths));
+        plan.blobs[i] = load_cached_layer(storage_root, plan.ids[i]);
+        if (!plan.blobs[i]) {
+            plan.to_build.push_back(i);
+        }
+    }
+    std::stable_sort(plan.to_build.begin(), plan.to_build.end(),
                      [&](std::size_t a, std::size_t b) {
                          return layers[a].nar_size > layers[b].nar_size;
                      });
+    return plan;
+}
+
+// Builds the layers the plan lacks (storing each in the layer cache) on
+// worker threads and the symlink layer on this one; returns the symlink
+// layer. The first error is rethrown once every thread has stopped.
+BlobInfo build_layers(const std::vector<Layer>& layers, LayerPlan& plan,
+                      const Closure& closure, const AssembleOptions& options)
+{
     unsigned threads = options.threads != 0
                            ? options.threads
                            : std::max(1u, std::thread::hardware_concurrency());
@@ -132,38 +159,28 @@ IndexEntry assemble_image(const ImageRequest& request, const Closure& closure,
     // layers are built at once (their tar reading and hashing overlaps the
     // compression of others).
     CompressionPool compression(threads);
-    threads =
-        static_cast<unsigned>(std::min<std::size_t>(threads, to_build.size()));
+    threads = static_cast<unsigned>(
+        std::min<std::size_t>(threads, plan.to_build.size()));
     std::atomic<std::size_t> next{0};
-    std::mutex error_mutex;
-    std::exception_ptr error;
+    FirstError error;
     auto worker = [&] {
         for (;;) {
             std::size_t k = next.fetch_add(1);
-            if (k >= to_build.size()) {
+            if (k >= plan.to_build.size() || error.any()) {
                 return;
             }
-            {
-                std::lock_guard lock(error_mutex);
-                if (error) {
-                    return;
-                }
-            }
-            std::size_t i = to_build[k];
+            std::size_t i = plan.to_build[k];
             try {
                 BlobInfo b = build_store_layer(layers[i], options, compression);
-                store_cached_layer(options.storage_root, ids[i], b,
+                store_cached_layer(options.storage_root, plan.ids[i], b,
                                    layers[i].paths.size());
-                log::debug("layer built", {{"layer", ids[i]},
+                log::debug("layer built", {{"layer", plan.ids[i]},
                                            {"digest", b.digest_hex},
                                            {"paths", layers[i].paths.size()},
                                            {"size", b.size}});
-                blobs[i] = std::move(b);
+                plan.blobs[i] = std::move(b);
             } catch (...) {
-                std::lock_guard lock(error_mutex);
-                if (!error) {
-                    error = std::current_exception();
-                }
+                error.record(std::current_exception());
             }
         }
     };
@@ -175,22 +192,27 @@ IndexEntry assemble_image(const ImageRequest& request, const Closure& closure,
     try {
         symlinks = build_symlink_layer(closure, options, compression);
     } catch (...) {
-        std::lock_guard lock(error_mutex);
-        if (!error) {
-            error = std::current_exception();
-        }
+        error.record(std::current_exception());
     }
     workers.clear(); // joins
-    if (error) {
-        std::rethrow_exception(error);
-    }
+    error.rethrow();
+    return symlinks;
+}
 
+// The image config and both manifests, then (last: only now is the image
+// visible to the module) the index entry.
+IndexEntry publish_image(const ImageRequest& request, const Closure& closure,
+                         const std::vector<Layer>& layers,
+                         const LayerPlan& plan, const BlobInfo& symlinks,
+                         const AssembleOptions& options)
+{
     std::vector<ConfigLayer> config_layers;
     std::vector<Descriptor> descriptors;
     for (std::size_t i = 0; i < layers.size(); ++i) {
+        const BlobInfo& blob = *plan.blobs[i];
         config_layers.push_back(
-            {blobs[i]->diff_id_hex, describe_store_layer(layers[i].paths)});
-        descriptors.push_back({blobs[i]->digest_hex, blobs[i]->size});
+            {blob.diff_id_hex, describe_store_layer(layers[i].paths)});
+        descriptors.push_back({blob.digest_hex, blob.size});
     }
     config_layers.push_back(
         {symlinks.diff_id_hex,
@@ -212,15 +234,37 @@ IndexEntry assemble_image(const ImageRequest& request, const Closure& closure,
         (kind == ManifestKind::oci ? entry.oci_size : entry.docker_size) =
             m.size();
     }
-    // Last: only now is the image visible to the module.
     publish_file(options.storage_root, index_path(canonical_key(request)),
                  format_index_entry(entry));
+    return entry;
+}
+
+} // namespace
+
+IndexEntry assemble_image(const ImageRequest& request, const Closure& closure,
+                          const AssembleOptions& options)
+{
+    auto started = std::chrono::steady_clock::now();
+    for (const StorePath& p : closure.paths) {
+        check_store_path(p.path);
+    }
+    for (const std::string& r : closure.roots) {
+        check_store_path(r);
+    }
+    std::vector<Layer> layers =
+        group_layers(closure, options.popularity, options.layer_budget);
+    // From the layer cache lookups to the index entry: nixery-gc waits.
+    StorageLock collector = StorageLock::shared(options.storage_root);
+    LayerPlan plan = plan_layers(layers, options.storage_root);
+    BlobInfo symlinks = build_layers(layers, plan, closure, options);
+    IndexEntry entry =
+        publish_image(request, closure, layers, plan, symlinks, options);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - started)
                   .count();
     log::info("image assembled", {{"image", request.name + ":" + request.tag},
                                   {"layers", layers.size() + 1},
-                                  {"built", to_build.size()},
+                                  {"built", plan.to_build.size()},
                                   {"manifest", "sha256:" + entry.docker_hex},
                                   {"duration_ms", ms}});
     return entry;

@@ -111,73 +111,90 @@ immediate_dominators(const std::vector<std::vector<std::size_t>>& succ)
     return idom;
 }
 
-std::vector<Layer> group_layers(const Closure& closure,
-                                const Popularity* popularity,
-                                std::size_t budget)
-{
-    budget = std::max<std::size_t>(budget, 1);
-    // Node 0 is the synthetic root; node i+1 is paths[i] in path order.
+namespace {
+
+// The closure as a graph for the dominator tree: node 0 is a synthetic
+// root, node i+1 is paths[i] (in path order, without duplicates); the root
+// has an edge to each requested, big or popular path.
+struct PathGraph {
     std::vector<const StorePath*> paths;
-    for (const StorePath& p : closure.paths) {
-        paths.push_back(&p);
-    }
-    std::sort(paths.begin(), paths.end(),
-              [](auto* a, auto* b) { return a->path < b->path; });
-    paths.erase(
-        std::unique(paths.begin(), paths.end(),
-                    [](auto* a, auto* b) { return a->path == b->path; }),
-        paths.end());
-    if (paths.empty()) {
-        return {};
-    }
-    std::map<std::string_view, std::size_t> node_of;
-    for (std::size_t i = 0; i < paths.size(); ++i) {
-        node_of.emplace(paths[i]->path, i + 1);
-    }
-    std::size_t n = paths.size() + 1;
-    std::vector<std::uint64_t> pop(n, 0);
-    std::vector<std::vector<std::size_t>> succ(n);
-    std::vector<bool> root_edge(n, false);
-    auto add_root_edge = [&](std::size_t v) {
+    std::vector<std::uint64_t> pop;             // per node
+    std::vector<std::vector<std::size_t>> succ; // per node, sorted
+    std::vector<bool> root_edge;                // per node
+
+    void add_root_edge(std::size_t v)
+    {
         if (!root_edge[v]) {
             root_edge[v] = true;
             succ[0].push_back(v);
         }
-    };
+    }
+};
+
+// Empty (no paths) when the closure has none.
+PathGraph path_graph(const Closure& closure, const Popularity* popularity)
+{
+    PathGraph g;
+    for (const StorePath& p : closure.paths) {
+        g.paths.push_back(&p);
+    }
+    std::sort(g.paths.begin(), g.paths.end(),
+              [](auto* a, auto* b) { return a->path < b->path; });
+    g.paths.erase(
+        std::unique(g.paths.begin(), g.paths.end(),
+                    [](auto* a, auto* b) { return a->path == b->path; }),
+        g.paths.end());
+    if (g.paths.empty()) {
+        return g;
+    }
+    std::map<std::string_view, std::size_t> node_of;
+    for (std::size_t i = 0; i < g.paths.size(); ++i) {
+        node_of.emplace(g.paths[i]->path, i + 1);
+    }
+    std::size_t n = g.paths.size() + 1;
+    g.pop.assign(n, 0);
+    g.succ.resize(n);
+    g.root_edge.assign(n, false);
     for (const std::string& root : closure.roots) {
         if (auto it = node_of.find(root); it != node_of.end()) {
-            add_root_edge(it->second);
+            g.add_root_edge(it->second);
         }
     }
     for (std::size_t v = 1; v < n; ++v) {
-        const StorePath& p = *paths[v - 1];
-        pop[v] = path_popularity(popularity, p.path);
-        if (p.nar_size > big_path_nar_size || pop[v] >= popular_path_count) {
-            add_root_edge(v);
+        const StorePath& p = *g.paths[v - 1];
+        g.pop[v] = path_popularity(popularity, p.path);
+        if (p.nar_size > big_path_nar_size || g.pop[v] >= popular_path_count) {
+            g.add_root_edge(v);
         }
+        std::vector<std::size_t>& succ = g.succ[v];
         for (const std::string& ref : p.references) {
             auto it = node_of.find(ref);
             if (it != node_of.end() && it->second != v) {
-                succ[v].push_back(it->second);
+                succ.push_back(it->second);
             }
         }
-        std::sort(succ[v].begin(), succ[v].end());
-        succ[v].erase(std::unique(succ[v].begin(), succ[v].end()),
-                      succ[v].end());
+        std::sort(succ.begin(), succ.end());
+        succ.erase(std::unique(succ.begin(), succ.end()), succ.end());
     }
-    std::vector<long> idom = immediate_dominators(succ);
+    return g;
+}
+
+// For each node, the child of the root whose dominator subtree holds it.
+std::vector<long> dominator_groups(PathGraph& g)
+{
+    std::size_t n = g.succ.size();
+    std::vector<long> idom = immediate_dominators(g.succ);
     // Paths nobody requested and nothing reaches still belong in the image.
     bool unreachable = false;
     for (std::size_t v = 1; v < n; ++v) {
         if (idom[v] == -1) {
-            add_root_edge(v);
+            g.add_root_edge(v);
             unreachable = true;
         }
     }
     if (unreachable) {
-        idom = immediate_dominators(succ);
+        idom = immediate_dominators(g.succ);
     }
-    // The child of the root whose subtree holds each node.
     std::vector<long> group(n, -1);
     for (std::size_t v = 1; v < n; ++v) {
         std::vector<std::size_t> chain;
@@ -186,44 +203,73 @@ std::vector<Layer> group_layers(const Closure& closure,
             chain.push_back(u);
             u = static_cast<std::size_t>(idom[u]);
         }
-        long g = group[u] != -1 ? group[u] : static_cast<long>(u);
-        group[u] = g;
+        long gr = group[u] != -1 ? group[u] : static_cast<long>(u);
+        group[u] = gr;
         for (std::size_t c : chain) {
-            group[c] = g;
+            group[c] = gr;
         }
     }
+    return group;
+}
+
+// One layer per group, rated by its head's popularity times its size;
+// sorted by rating, lowest first.
+std::vector<Layer> group_into_layers(const PathGraph& g,
+                                     const std::vector<long>& group)
+{
     std::map<long, Layer> by_group;
-    for (std::size_t v = 1; v < n; ++v) {
+    for (std::size_t v = 1; v < group.size(); ++v) {
         Layer& l = by_group[group[v]];
-        l.paths.push_back(paths[v - 1]->path); // ascending: v is sorted
-        l.nar_size = saturating_add(l.nar_size, paths[v - 1]->nar_size);
+        l.paths.push_back(g.paths[v - 1]->path); // ascending: v is sorted
+        l.nar_size = saturating_add(l.nar_size, g.paths[v - 1]->nar_size);
     }
     std::vector<Layer> layers;
-    for (auto& [g, l] : by_group) {
-        l.rating = saturating_mul(pop[static_cast<std::size_t>(g)], l.nar_size);
+    for (auto& [head, l] : by_group) {
+        l.rating =
+            saturating_mul(g.pop[static_cast<std::size_t>(head)], l.nar_size);
         layers.push_back(std::move(l));
     }
-    auto ascending = [](const Layer& a, const Layer& b) {
+    std::sort(layers.begin(), layers.end(), [](const Layer& a, const Layer& b) {
         if (a.rating != b.rating) {
             return a.rating < b.rating;
         }
         return a.paths.front() < b.paths.front();
-    };
-    std::sort(layers.begin(), layers.end(), ascending);
-    if (layers.size() > budget) {
-        std::size_t fold = layers.size() - budget + 1;
-        Layer merged;
-        for (std::size_t i = 0; i < fold; ++i) {
-            merged.paths.insert(merged.paths.end(), layers[i].paths.begin(),
-                                layers[i].paths.end());
-            merged.rating = saturating_add(merged.rating, layers[i].rating);
-            merged.nar_size =
-                saturating_add(merged.nar_size, layers[i].nar_size);
-        }
-        std::sort(merged.paths.begin(), merged.paths.end());
-        layers.erase(layers.begin(), layers.begin() + static_cast<long>(fold));
-        layers.push_back(std::move(merged));
+    });
+    return layers;
+}
+
+// Over budget: the lowest-rated layers (at the front) become one.
+void fold_to_budget(std::vector<Layer>& layers, std::size_t budget)
+{
+    if (layers.size() <= budget) {
+        return;
     }
+    std::size_t fold = layers.size() - budget + 1;
+    Layer merged;
+    for (std::size_t i = 0; i < fold; ++i) {
+        merged.paths.insert(merged.paths.end(), layers[i].paths.begin(),
+                            layers[i].paths.end());
+        merged.rating = saturating_add(merged.rating, layers[i].rating);
+        merged.nar_size = saturating_add(merged.nar_size, layers[i].nar_size);
+    }
+    std::sort(merged.paths.begin(), merged.paths.end());
+    layers.erase(layers.begin(), layers.begin() + static_cast<long>(fold));
+    layers.push_back(std::move(merged));
+}
+
+} // namespace
+
+std::vector<Layer> group_layers(const Closure& closure,
+                                const Popularity* popularity,
+                                std::size_t budget)
+{
+    PathGraph graph = path_graph(closure, popularity);
+    if (graph.paths.empty()) {
+        return {};
+    }
+    std::vector<Layer> layers =
+        group_into_layers(graph, dominator_groups(graph));
+    fold_to_budget(layers, std::max<std::size_t>(budget, 1));
     std::sort(layers.begin(), layers.end(), [](const Layer& a, const Layer& b) {
         if (a.rating != b.rating) {
             return a.rating > b.rating;

@@ -210,6 +210,113 @@ std::string build_culprit(std::string_view err,
     return culprit;
 }
 
+// Sorts the resolutions: unknown names and evaluation failures end the
+// request (status and message set); else the packages found, to build.
+std::vector<PackageResolution> packages_to_build(ResolveResult& result)
+{
+    std::vector<std::string> failures;
+    std::vector<PackageResolution> found;
+    for (const PackageResolution& p : result.packages) {
+        switch (p.status) {
+        case PackageResolution::Status::not_found:
+            result.unknown_packages.push_back(p.name);
+            break;
+        case PackageResolution::Status::failed:
+            if (result.package.empty()) {
+                result.package = p.name;
+            }
+            failures.push_back(p.name + ": " + p.message);
+            break;
+        case PackageResolution::Status::found:
+            found.push_back(p);
+            break;
+        }
+    }
+    if (!result.unknown_packages.empty()) {
+        result.status = ResolveResult::Status::not_found;
+        result.message =
+            "unknown packages: " + join(result.unknown_packages, ", ");
+        if (!failures.empty()) {
+            result.message += "; " + join(failures, "; ");
+        }
+    } else if (!failures.empty()) {
+        result.status = ResolveResult::Status::eval_failed;
+        result.message = join(failures, "; ");
+    }
+    return found;
+}
+
+// Nix's closure is complete by construction; check it anyway, since
+// assembly trusts it.
+void check_closure(const Closure& closure)
+{
+    std::set<std::string> in_closure;
+    for (const StorePath& p : closure.paths) {
+        in_closure.insert(p.path);
+    }
+    for (const std::string& root : closure.roots) {
+        if (!in_closure.count(root)) {
+            throw std::runtime_error("closure lacks its root " + root);
+        }
+    }
+    for (const StorePath& p : closure.paths) {
+        for (const std::string& ref : p.references) {
+            if (!in_closure.count(ref)) {
+                throw std::runtime_error("closure lacks " + ref +
+                                         ", referenced by " + p.path);
+            }
+        }
+    }
+}
+
+// Realises the packages under fresh GC roots, then reads the closure those
+// roots hold into the result (with the roots); or sets the build failure
+// or timeout.
+void realise_closure(const Call& call,
+                     const std::vector<PackageResolution>& found,
+                     ResolveResult& result)
+{
+    const NixOptions& options = call.options;
+    std::string roots_dir =
+        options.gc_roots_dir.empty()
+            ? std::filesystem::temp_directory_path() / "nixery-gcroots"
+            : std::filesystem::path(options.gc_roots_dir);
+    auto roots = std::make_shared<GcRoots>(roots_dir);
+    std::set<std::string> drvs, outputs, attributes;
+    for (const PackageResolution& p : found) {
+        drvs.insert(p.drv_path);
+        outputs.insert(p.output_path);
+        attributes.insert(p.attr_path);
+    }
+    ProcessResult built =
+        call.run(realise_argv({drvs.begin(), drvs.end()}, *roots));
+    if (built.timed_out) {
+        set_timeout(&result, options);
+        return;
+    }
+    if (!built.ok()) {
+        result.status = ResolveResult::Status::build_failed;
+        result.package = build_culprit(built.err_tail, found);
+        result.message = nix_build_error_message(built.err_tail);
+        return;
+    }
+    ProcessResult info =
+        call.run(path_info_argv({outputs.begin(), outputs.end()}));
+    if (info.timed_out) {
+        set_timeout(&result, options);
+        return;
+    }
+    if (!info.ok()) {
+        throw std::runtime_error("nix path-info failed: " +
+                                 nix_error_message(info.err_tail));
+    }
+    result.closure.paths = parse_path_info(info.out);
+    result.closure.roots.assign(outputs.begin(), outputs.end());
+    result.closure.attributes.assign(attributes.begin(), attributes.end());
+    check_closure(result.closure);
+    result.gc_roots = std::move(roots);
+}
+
 } // namespace
 
 std::string_view status_name(ResolveResult::Status status) noexcept
@@ -304,98 +411,14 @@ ResolveResult resolve_image(const PackageSource& source,
     if (result.status != ResolveResult::Status::ok) {
         return result;
     }
-
-    std::vector<std::string> failures;
-    std::vector<PackageResolution> found;
-    for (const PackageResolution& p : result.packages) {
-        switch (p.status) {
-        case PackageResolution::Status::not_found:
-            result.unknown_packages.push_back(p.name);
-            break;
-        case PackageResolution::Status::failed:
-            if (result.package.empty()) {
-                result.package = p.name;
-            }
-            failures.push_back(p.name + ": " + p.message);
-            break;
-        case PackageResolution::Status::found:
-            found.push_back(p);
-            break;
-        }
-    }
-    if (!result.unknown_packages.empty()) {
-        result.status = ResolveResult::Status::not_found;
-        result.message =
-            "unknown packages: " + join(result.unknown_packages, ", ");
-        if (!failures.empty()) {
-            result.message += "; " + join(failures, "; ");
-        }
+    std::vector<PackageResolution> found = packages_to_build(result);
+    if (result.status != ResolveResult::Status::ok) {
         return result;
     }
-    if (!failures.empty()) {
-        result.status = ResolveResult::Status::eval_failed;
-        result.message = join(failures, "; ");
+    realise_closure(call, found, result);
+    if (result.status != ResolveResult::Status::ok) {
         return result;
     }
-
-    // Realise under fresh roots, then read the closure those roots hold.
-    std::string roots_dir =
-        options.gc_roots_dir.empty()
-            ? std::filesystem::temp_directory_path() / "nixery-gcroots"
-            : std::filesystem::path(options.gc_roots_dir);
-    auto roots = std::make_shared<GcRoots>(roots_dir);
-    std::set<std::string> drvs, outputs, attributes;
-    for (const PackageResolution& p : found) {
-        drvs.insert(p.drv_path);
-        outputs.insert(p.output_path);
-        attributes.insert(p.attr_path);
-    }
-    ProcessResult built =
-        call.run(realise_argv({drvs.begin(), drvs.end()}, *roots));
-    if (built.timed_out) {
-        set_timeout(&result, options);
-        return result;
-    }
-    if (!built.ok()) {
-        result.status = ResolveResult::Status::build_failed;
-        result.package = build_culprit(built.err_tail, found);
-        result.message = nix_build_error_message(built.err_tail);
-        return result;
-    }
-    ProcessResult info =
-        call.run(path_info_argv({outputs.begin(), outputs.end()}));
-    if (info.timed_out) {
-        set_timeout(&result, options);
-        return result;
-    }
-    if (!info.ok()) {
-        throw std::runtime_error("nix path-info failed: " +
-                                 nix_error_message(info.err_tail));
-    }
-    result.closure.paths = parse_path_info(info.out);
-    result.closure.roots.assign(outputs.begin(), outputs.end());
-    result.closure.attributes.assign(attributes.begin(), attributes.end());
-
-    // Nix's closure is complete by construction; check it anyway, since
-    // assembly trusts it.
-    std::set<std::string> in_closure;
-    for (const StorePath& p : result.closure.paths) {
-        in_closure.insert(p.path);
-    }
-    for (const std::string& root : result.closure.roots) {
-        if (!in_closure.count(root)) {
-            throw std::runtime_error("closure lacks its root " + root);
-        }
-    }
-    for (const StorePath& p : result.closure.paths) {
-        for (const std::string& ref : p.references) {
-            if (!in_closure.count(ref)) {
-                throw std::runtime_error("closure lacks " + ref +
-                                         ", referenced by " + p.path);
-            }
-        }
-    }
-    result.gc_roots = std::move(roots);
     log::info(
         "resolved",
         {{"image", request.name},

@@ -69,6 +69,24 @@ std::string image_name(const Job& job)
     return job.name + ":" + job.tag;
 }
 
+// The negative cache: the request's packages recently found unknown.
+std::vector<std::string> cached_unknown(RedisClient& redis,
+                                        const ImageRequest& request)
+{
+    std::vector<std::string> argv{"MGET"};
+    for (const std::string& p : request.packages) {
+        argv.push_back(unknown_key(request.arch, request.tag, p));
+    }
+    Reply cached = redis.checked(argv);
+    std::vector<std::string> unknown;
+    for (std::size_t i = 0; i < cached->elements; ++i) {
+        if (!reply_is_nil(cached->element[i])) {
+            unknown.push_back(request.packages[i]);
+        }
+    }
+    return unknown;
+}
+
 } // namespace
 
 Daemon::Daemon(DaemonOptions options, Builder builder)
@@ -170,6 +188,57 @@ try {
     log::error("hand back failed", {{"error", e.what()}});
 }
 
+// A dead helper's job, idle for three heartbeats, with its delivery count.
+std::optional<Daemon::Entry> Daemon::take_over_abandoned(RedisClient& redis,
+                                                         std::string& cursor)
+{
+    Reply claimed = redis.checked(
+        {"XAUTOCLAIM", std::string(jobs_stream), std::string(helpers_group),
+         options_.helper_id, std::to_string(claim_idle().count()), cursor,
+         "COUNT", "1"});
+    if (claimed->type != REDIS_REPLY_ARRAY || claimed->elements < 2) {
+        return std::nullopt;
+    }
+    cursor = reply_string(claimed->element[0]);
+    const redisReply* list = claimed->element[1];
+    if (list->type != REDIS_REPLY_ARRAY || list->elements == 0 ||
+        list->element[0]->type != REDIS_REPLY_ARRAY ||
+        list->element[0]->elements != 2) {
+        return std::nullopt;
+    }
+    const redisReply* e = list->element[0];
+    Entry entry{reply_string(e->element[0]), job_field(e->element[1]), 1};
+    Reply pending =
+        redis.checked({"XPENDING", std::string(jobs_stream),
+                       std::string(helpers_group), entry.id, entry.id, "1"});
+    if (pending->type == REDIS_REPLY_ARRAY && pending->elements == 1 &&
+        pending->element[0]->elements == 4) {
+        entry.deliveries = pending->element[0]->element[3]->integer;
+    }
+    log::warn("job taken over",
+              {{"job", entry.id}, {"deliveries", entry.deliveries}});
+    return entry;
+}
+
+// A new job, waiting up to a second for one.
+std::optional<Daemon::Entry> Daemon::read_new(RedisClient& redis)
+{
+    Reply read =
+        redis.checked({"XREADGROUP", "GROUP", std::string(helpers_group),
+                       options_.helper_id, "COUNT", "1", "BLOCK", "1000",
+                       "STREAMS", std::string(jobs_stream), ">"});
+    if (read->type != REDIS_REPLY_ARRAY || read->elements != 1) {
+        return std::nullopt;
+    }
+    const redisReply* stream = read->element[0];
+    const redisReply* list = stream->element[1];
+    if (list->type != REDIS_REPLY_ARRAY || list->elements == 0) {
+        return std::nullopt;
+    }
+    const redisReply* e = list->element[0];
+    return Entry{reply_string(e->element[0]), job_field(e->element[1]), 1};
+}
+
 void Daemon::run_worker(unsigned index) noexcept
 {
     std::unique_ptr<RedisClient> redis;
@@ -186,50 +255,10 @@ void Daemon::run_worker(unsigned index) noexcept
                 backoff = 100ms;
                 log::debug("worker connected", {{"worker", index}});
             }
-            std::optional<Entry> entry;
             // A dead helper's jobs first: they have waited longest.
-            Reply claimed = redis->checked(
-                {"XAUTOCLAIM", std::string(jobs_stream),
-                 std::string(helpers_group), options_.helper_id,
-                 std::to_string(claim_idle().count()), cursor, "COUNT", "1"});
-            if (claimed->type == REDIS_REPLY_ARRAY && claimed->elements >= 2) {
-                cursor = reply_string(claimed->element[0]);
-                const redisReply* list = claimed->element[1];
-                if (list->type == REDIS_REPLY_ARRAY && list->elements > 0 &&
-                    list->element[0]->type == REDIS_REPLY_ARRAY &&
-                    list->element[0]->elements == 2) {
-                    const redisReply* e = list->element[0];
-                    entry = Entry{reply_string(e->element[0]),
-                                  job_field(e->element[1]), 1};
-                    Reply pending =
-                        redis->checked({"XPENDING", std::string(jobs_stream),
-                                        std::string(helpers_group), entry->id,
-                                        entry->id, "1"});
-                    if (pending->type == REDIS_REPLY_ARRAY &&
-                        pending->elements == 1 &&
-                        pending->element[0]->elements == 4) {
-                        entry->deliveries =
-                            pending->element[0]->element[3]->integer;
-                    }
-                    log::warn("job taken over",
-                              {{"job", entry->id},
-                               {"deliveries", entry->deliveries}});
-                }
-            }
+            std::optional<Entry> entry = take_over_abandoned(*redis, cursor);
             if (!entry) {
-                Reply read = redis->checked(
-                    {"XREADGROUP", "GROUP", std::string(helpers_group),
-                     options_.helper_id, "COUNT", "1", "BLOCK", "1000",
-                     "STREAMS", std::string(jobs_stream), ">"});
-                if (read->type == REDIS_REPLY_ARRAY && read->elements == 1) {
-                    const redisReply* stream = read->element[0];
-                    const redisReply* list = stream->element[1];
-                    if (list->type == REDIS_REPLY_ARRAY && list->elements > 0) {
-                        const redisReply* e = list->element[0];
-                        entry = Entry{reply_string(e->element[0]),
-                                      job_field(e->element[1]), 1};
-                    }
-                }
+                entry = read_new(*redis);
             }
             if (entry) {
                 {
@@ -262,6 +291,12 @@ void Daemon::run_worker(unsigned index) noexcept
     cv_.notify_all();
 }
 
+struct Daemon::Verdict {
+    std::string outcome; // for the log: built, cached, unknown, failed...
+    Result result;
+    std::chrono::seconds ttl{result_ttl_seconds}; // of the result key
+};
+
 void Daemon::process(RedisClient& redis, const Entry& entry)
 {
     auto started = Clock::now();
@@ -273,122 +308,115 @@ void Daemon::process(RedisClient& redis, const Entry& entry)
         redis.checked({"XDEL", std::string(jobs_stream), entry.id});
         return;
     }
-    std::string image = image_name(*job);
-    std::string outcome;
-    Result result;
-    std::chrono::seconds ttl{result_ttl_seconds};
-    ParseResult parsed = parse_image_request(job->name, job->tag);
-
-    if (entry.deliveries > static_cast<long long>(options_.max_deliveries)) {
-        outcome = "abandoned";
-        result = failure_result(
-            job->key, "image build abandoned",
-            "the build was attempted " + std::to_string(entry.deliveries) +
-                " times and never finished (the helper died each time)");
-    } else if (parsed.error != NameError::none ||
-               canonical_key(parsed.request) != job->key) {
-        outcome = "rejected";
-        result = failure_result(job->key, "invalid build job",
-                                "the job's name, tag and key disagree "
-                                "(module and helper of different versions?)");
-    } else if (already_built(options_.storage_root, job->key)) {
-        outcome = "cached";
-        result = ok_result(job->key);
-    } else {
-        const ImageRequest& request = parsed.request;
-        // The negative cache: packages recently found unknown.
-        std::vector<std::string> argv{"MGET"};
-        for (const std::string& p : request.packages) {
-            argv.push_back(unknown_key(request.arch, request.tag, p));
-        }
-        Reply cached = redis.checked(argv);
-        std::vector<std::string> unknown;
-        for (std::size_t i = 0; i < cached->elements; ++i) {
-            if (!reply_is_nil(cached->element[i])) {
-                unknown.push_back(request.packages[i]);
-            }
-        }
-        if (!unknown.empty()) {
-            outcome = "unknown-cached";
-            result = unknown_packages_result(job->key, std::move(unknown));
-            ttl = options_.unknown_ttl;
-        } else {
-            BuildContext context{
-                entry.id, options_.pinned(job->tag)
-                              ? 0
-                              : unix_now() + options_.moving_ttl.count()};
-            log::info("build started",
-                      {{"image", image},
-                       {"job", entry.id},
-                       {"key", job->key},
-                       {"queued_ms", unix_now_ms() - job->enqueued_ms}});
-            BuildOutcome built;
-            try {
-                built = builder_(request, context);
-            } catch (const std::exception& e) {
-                built.status = BuildOutcome::Status::failed;
-                built.message = "image build failed";
-                built.detail = e.what();
-            }
-            switch (built.status) {
-            case BuildOutcome::Status::ok:
-                outcome = "built";
-                result = ok_result(job->key);
-                break;
-            case BuildOutcome::Status::not_found:
-                if (built.unknown.empty()) {
-                    // Nothing to name: report it as the failure it is.
-                    outcome = "failed";
-                    result = failure_result(job->key, "image build failed",
-                                            built.message);
-                    break;
-                }
-                outcome = "unknown";
-                for (const std::string& p : built.unknown) {
-                    redis.checked(
-                        {"SET", unknown_key(request.arch, request.tag, p), "1",
-                         "EX", std::to_string(options_.unknown_ttl.count())});
-                }
-                result = unknown_packages_result(job->key, built.unknown);
-                ttl = options_.unknown_ttl;
-                break;
-            case BuildOutcome::Status::failed:
-                outcome = "failed";
-                result =
-                    failure_result(job->key,
-                                   built.message.empty() ? "image build failed"
-                                                         : built.message,
-                                   built.detail);
-                if (built.code != ErrorCode::unknown) {
-                    // The request's own error: remembered like unknown
-                    // packages, so a retry loop does not run Nix again.
-                    outcome = "unavailable";
-                    result.code = built.code;
-                    ttl = options_.unknown_ttl;
-                }
-                break;
-            }
-        }
-    }
-    std::string text = format_result(result);
+    Verdict v = judge(redis, entry, *job);
+    std::string text = format_result(v.result);
     Reply r = redis.checked(
         {"EVAL", std::string(complete_script), "3", result_key(job->key),
          inflight_key(job->key), std::string(jobs_stream), text,
-         std::to_string(std::max<long long>(ttl.count(), 1)),
+         std::to_string(std::max<long long>(v.ttl.count(), 1)),
          std::string(done_channel), std::string(helpers_group), entry.id});
     ++jobs_done_;
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   Clock::now() - started)
                   .count();
-    log::emit(result.ok ? log::Level::info : log::Level::warn, "job done",
-              {{"image", image},
+    log::emit(v.result.ok ? log::Level::info : log::Level::warn, "job done",
+              {{"image", image_name(*job)},
                {"job", entry.id},
                {"key", job->key},
-               {"outcome", outcome},
+               {"outcome", v.outcome},
                {"duration_ms", ms},
                {"deliveries", entry.deliveries},
-               {"detail", result.ok ? std::string() : result.message},
+               {"detail", v.result.ok ? std::string() : v.result.message},
                {"waiters", r->integer}});
+}
+
+// Why the job needs no build (abandoned, inconsistent, already built, its
+// packages recently unknown), or else the build's verdict.
+Daemon::Verdict Daemon::judge(RedisClient& redis, const Entry& entry,
+                              const Job& job)
+{
+    ParseResult parsed = parse_image_request(job.name, job.tag);
+    if (entry.deliveries > static_cast<long long>(options_.max_deliveries)) {
+        return {"abandoned",
+                failure_result(
+                    job.key, "image build abandoned",
+                    "the build was attempted " +
+                        std::to_string(entry.deliveries) +
+                        " times and never finished (the helper died each "
+                        "time)")};
+    }
+    if (parsed.error != NameError::none ||
+        canonical_key(parsed.request) != job.key) {
+        return {"rejected",
+                failure_result(job.key, "invalid build job",
+                               "the job's name, tag and key disagree "
+                               "(module and helper of different versions?)")};
+    }
+    if (already_built(options_.storage_root, job.key)) {
+        return {"cached", ok_result(job.key)};
+    }
+    const ImageRequest& request = parsed.request;
+    std::vector<std::string> unknown = cached_unknown(redis, request);
+    if (!unknown.empty()) {
+        return {"unknown-cached",
+                unknown_packages_result(job.key, std::move(unknown)),
+                options_.unknown_ttl};
+    }
+    return build(redis, entry, job, request);
+}
+
+Daemon::Verdict Daemon::build(RedisClient& redis, const Entry& entry,
+                              const Job& job, const ImageRequest& request)
+{
+    BuildContext context{entry.id,
+                         options_.pinned(job.tag)
+                             ? 0
+                             : unix_now() + options_.moving_ttl.count()};
+    log::info("build started",
+              {{"image", image_name(job)},
+               {"job", entry.id},
+               {"key", job.key},
+               {"queued_ms", unix_now_ms() - job.enqueued_ms}});
+    BuildOutcome built;
+    try {
+        built = builder_(request, context);
+    } catch (const std::exception& e) {
+        built.status = BuildOutcome::Status::failed;
+        built.message = "image build failed";
+        built.detail = e.what();
+    }
+    switch (built.status) {
+    case BuildOutcome::Status::ok:
+        return {"built", ok_result(job.key)};
+    case BuildOutcome::Status::not_found:
+        if (built.unknown.empty()) {
+            // Nothing to name: report it as the failure it is.
+            return {"failed", failure_result(job.key, "image build failed",
+                                             built.message)};
+        }
+        for (const std::string& p : built.unknown) {
+            redis.checked({"SET", unknown_key(request.arch, request.tag, p),
+                           "1", "EX",
+                           std::to_string(options_.unknown_ttl.count())});
+        }
+        return {"unknown", unknown_packages_result(job.key, built.unknown),
+                options_.unknown_ttl};
+    case BuildOutcome::Status::failed:
+        break;
+    }
+    Verdict v{"failed",
+              failure_result(job.key,
+                             built.message.empty() ? "image build failed"
+                                                   : built.message,
+                             built.detail)};
+    if (built.code != ErrorCode::unknown) {
+        // The request's own error: remembered like unknown packages, so a
+        // retry loop does not run Nix again.
+        v.outcome = "unavailable";
+        v.result.code = built.code;
+        v.ttl = options_.unknown_ttl;
+    }
+    return v;
 }
 
 void Daemon::run_heartbeat() noexcept

@@ -14,6 +14,7 @@
 
 #include "queue/builder.h"
 #include "queue/redis.h"
+#include "queue_schema.h"
 
 #include <atomic>
 #include <chrono>
@@ -23,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,9 +75,17 @@ class Daemon {
         long long deliveries = 1;
     };
 
+    struct Verdict; // what became of a job, and for how long it stands
+
     void run_worker(unsigned index) noexcept;
     void run_heartbeat() noexcept;
+    std::optional<Entry> take_over_abandoned(RedisClient& redis,
+                                             std::string& cursor);
+    std::optional<Entry> read_new(RedisClient& redis);
     void process(RedisClient& redis, const Entry& entry);
+    Verdict judge(RedisClient& redis, const Entry& entry, const Job& job);
+    Verdict build(RedisClient& redis, const Entry& entry, const Job& job,
+                  const ImageRequest& request);
     bool sleep_unless_stopping(std::chrono::milliseconds ms);
     std::chrono::milliseconds claim_idle() const;
 

@@ -94,9 +94,135 @@ std::optional<std::vector<std::string>> manifest_blobs(const fs::path& path)
     return out;
 }
 
-class Sweeper {
+// The collection's phases, in order, and what they share: the counts,
+// what is known live, and whether everything that might name a file could
+// be read.
+class Collector {
   public:
-    Sweeper(const GcOptions& o, GcStats& s) : o_(o), s_(s) {}
+    Collector(const GcOptions& o, GcStats& s)
+        : o_(o), s_(s), root_(o.storage_root)
+    {
+    }
+
+    // 1. The index: drop long-expired entries, mark the others' manifests.
+    void sweep_index()
+    {
+        for_each_fanned_out(root_ / "index", [&](const std::string& key,
+                                                 const fs::path& path) {
+            std::optional<std::string> text =
+                read_small_file(path.string(), max_index_entry_size);
+            std::optional<IndexEntry> entry =
+                text ? parse_index_entry(*text) : std::nullopt;
+            if (!entry) {
+                ++s_.unreadable;
+                index_readable_ = false;
+                log::warn("gc: unreadable index entry: nothing it may name is "
+                          "collected",
+                          {{"key", key}});
+                return;
+            }
+            if (entry->expires != 0 &&
+                o_.now >= entry->expires + o_.keep_expired) {
+                ++s_.index_removed;
+                remove(path);
+                return;
+            }
+            ++s_.index_kept;
+            live_manifests_[0].insert(entry->docker_hex);
+            live_manifests_[1].insert(entry->oci_hex);
+        });
+        manifests_readable_ = index_readable_;
+    }
+
+    // 2. Live manifests mark their blobs; 3. the others go.
+    void sweep_manifests()
+    {
+        const char* kinds[2] = {"docker", "oci"};
+        for (int k = 0; k < 2; ++k) {
+            for_each_fanned_out(
+                root_ / "manifests" / kinds[k],
+                [&](const std::string& hex, const fs::path& path) {
+                    if (!live_manifests_[k].contains(hex)) {
+                        if (index_readable_) {
+                            ++s_.manifests_removed;
+                            remove(path);
+                        } else {
+                            ++s_.manifests_kept;
+                        }
+                        return;
+                    }
+                    ++s_.manifests_kept;
+                    auto blobs = manifest_blobs(path);
+                    if (!blobs) {
+                        ++s_.unreadable;
+                        manifests_readable_ = false;
+                        log::warn(
+                            "gc: unreadable manifest: no blob is collected",
+                            {{"manifest", hex}, {"kind", kinds[k]}});
+                        return;
+                    }
+                    live_blobs_.insert(blobs->begin(), blobs->end());
+                });
+        }
+    }
+    // From here on, manifests_readable_ false (an unreadable entry or
+    // manifest may name any blob) keeps every blob and layer entry.
+
+    // Layer cache entries of blobs about to go, before the blobs.
+    void sweep_layer_entries()
+    {
+        for_each_fanned_out(
+            root_ / "layers", [&](const std::string&, const fs::path& path) {
+                // An entry that does not parse names no blob a build would use.
+                std::optional<std::string> text =
+                    read_small_file(path.string(), 4096);
+                std::optional<BlobInfo> layer =
+                    text ? parse_layer_cache_entry(*text) : std::nullopt;
+                if (layer && blob_goes(layer->digest_hex)) {
+                    ++s_.layer_entries_removed;
+                    remove(path);
+                } else {
+                    ++s_.layer_entries_kept;
+                }
+            });
+    }
+
+    void sweep_blobs()
+    {
+        for_each_fanned_out(root_ / "blobs" / "sha256",
+                            [&](const std::string& hex, const fs::path& path) {
+                                if (blob_goes(hex)) {
+                                    ++s_.blobs_removed;
+                                    remove(path);
+                                } else {
+                                    ++s_.blobs_kept;
+                                }
+                            });
+    }
+
+    // 4. What a crashed writer left in tmp/.
+    void sweep_tmp()
+    {
+        std::error_code ec;
+        if (!fs::is_directory(root_ / tmp_dir, ec)) {
+            return;
+        }
+        for (const fs::directory_entry& e :
+             fs::directory_iterator(root_ / tmp_dir)) {
+            struct stat st;
+            if (::lstat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+                o_.now - st.st_mtime >= o_.tmp_age) {
+                ++s_.tmp_removed;
+                remove(e.path());
+            }
+        }
+    }
+
+  private:
+    bool blob_goes(const std::string& hex) const
+    {
+        return manifests_readable_ && !live_blobs_.contains(hex);
+    }
 
     void remove(const fs::path& path)
     {
@@ -115,9 +241,13 @@ class Sweeper {
         }
     }
 
-  private:
     const GcOptions& o_;
     GcStats& s_;
+    const fs::path root_;
+    HexSet live_manifests_[2]; // by ManifestKind: docker, oci
+    HexSet live_blobs_;
+    bool index_readable_ = true;
+    bool manifests_readable_ = true;
 };
 
 } // namespace
@@ -147,115 +277,18 @@ std::string GcStats::json() const
 
 GcStats collect_garbage(const GcOptions& o)
 {
-    const fs::path root = o.storage_root;
     std::error_code ec;
-    if (!fs::is_directory(root, ec)) {
+    if (!fs::is_directory(o.storage_root, ec)) {
         throw std::runtime_error("gc: not a directory: " + o.storage_root);
     }
     StorageLock lock = StorageLock::exclusive(o.storage_root, o.lock_timeout);
     GcStats s;
-    Sweeper sweep(o, s);
-
-    // 1. The index: drop long-expired entries, mark the others' manifests.
-    HexSet live_manifests[2]; // by ManifestKind: docker, oci
-    bool index_readable = true;
-    for_each_fanned_out(root / "index", [&](const std::string& key,
-                                            const fs::path& path) {
-        std::optional<std::string> text =
-            read_small_file(path.string(), max_index_entry_size);
-        std::optional<IndexEntry> entry =
-            text ? parse_index_entry(*text) : std::nullopt;
-        if (!entry) {
-            ++s.unreadable;
-            index_readable = false;
-            log::warn("gc: unreadable index entry: nothing it may name is "
-                      "collected",
-                      {{"key", key}});
-            return;
-        }
-        if (entry->expires != 0 && o.now >= entry->expires + o.keep_expired) {
-            ++s.index_removed;
-            sweep.remove(path);
-            return;
-        }
-        ++s.index_kept;
-        live_manifests[0].insert(entry->docker_hex);
-        live_manifests[1].insert(entry->oci_hex);
-    });
-
-    // 2. Live manifests mark their blobs; 3. the others go.
-    HexSet live_blobs;
-    bool manifests_readable = index_readable;
-    const char* kinds[2] = {"docker", "oci"};
-    for (int k = 0; k < 2; ++k) {
-        for_each_fanned_out(
-            root / "manifests" / kinds[k],
-            [&](const std::string& hex, const fs::path& path) {
-                if (!live_manifests[k].contains(hex)) {
-                    if (index_readable) {
-                        ++s.manifests_removed;
-                        sweep.remove(path);
-                    } else {
-                        ++s.manifests_kept;
-                    }
-                    return;
-                }
-                ++s.manifests_kept;
-                auto blobs = manifest_blobs(path);
-                if (!blobs) {
-                    ++s.unreadable;
-                    manifests_readable = false;
-                    log::warn("gc: unreadable manifest: no blob is collected",
-                              {{"manifest", hex}, {"kind", kinds[k]}});
-                    return;
-                }
-                live_blobs.insert(blobs->begin(), blobs->end());
-            });
-    }
-    // From here on, manifests_readable false (an unreadable entry or
-    // manifest may name any blob) keeps every blob and layer entry.
-
-    // Layer cache entries of blobs about to go, before the blobs.
-    for_each_fanned_out(root / "layers", [&](const std::string&,
-                                             const fs::path& path) {
-        // An entry that does not parse names no blob a build would use.
-        std::optional<std::string> text = read_small_file(path.string(), 4096);
-        std::optional<BlobInfo> layer =
-            text ? parse_layer_cache_entry(*text) : std::nullopt;
-        std::optional<std::string> digest;
-        if (layer) {
-            digest = layer->digest_hex;
-        }
-        if (digest && manifests_readable && !live_blobs.contains(*digest)) {
-            ++s.layer_entries_removed;
-            sweep.remove(path);
-        } else {
-            ++s.layer_entries_kept;
-        }
-    });
-
-    for_each_fanned_out(root / "blobs" / "sha256", [&](const std::string& hex,
-                                                       const fs::path& path) {
-        if (manifests_readable && !live_blobs.contains(hex)) {
-            ++s.blobs_removed;
-            sweep.remove(path);
-        } else {
-            ++s.blobs_kept;
-        }
-    });
-
-    // 4. What a crashed writer left in tmp/.
-    if (fs::is_directory(root / tmp_dir, ec)) {
-        for (const fs::directory_entry& e :
-             fs::directory_iterator(root / tmp_dir)) {
-            struct stat st;
-            if (::lstat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-                o.now - st.st_mtime >= o.tmp_age) {
-                ++s.tmp_removed;
-                sweep.remove(e.path());
-            }
-        }
-    }
+    Collector collector(o, s);
+    collector.sweep_index();
+    collector.sweep_manifests();
+    collector.sweep_layer_entries();
+    collector.sweep_blobs();
+    collector.sweep_tmp();
     return s;
 }
 
