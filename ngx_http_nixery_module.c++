@@ -3,22 +3,23 @@
 // Owns the registry API (/v2/) in the locations where `nixery;` is set.
 // Directive table, configuration create/merge and the content handler live
 // here; the handler only routes. Serving from storage is in src/ngx/serve.h,
-// error responses in src/ngx/response.h, the index-miss hook (the build
-// queue) in src/ngx/index_miss.h, and the plain C++ core in src/.
+// manifests by tag (the index, else the build queue) in src/ngx/tag.h, the
+// build queue in src/ngx/queue.h, error responses in src/ngx/response.h, and
+// the plain C++ core in src/.
 #include "ngx/ngx.h"
 
-#include "ngx/index_miss.h"
 #include "ngx/module.h"
 #include "ngx/response.h"
 #include "ngx/serve.h"
 #include "ngx/stats.h"
+#include "ngx/tag.h"
 #include "ngx/worker.h"
 
 #include "errors.h"
-#include "image_request.h"
 #include "routes.h"
 
-#include <string>
+#include <exception>
+#include <string_view>
 
 namespace {
 
@@ -233,47 +234,6 @@ std::string_view request_path(ngx_http_request_t* r) noexcept
     return {reinterpret_cast<char*>(r->uri.data), r->uri.len};
 }
 
-ngx_int_t serve_tag(ngx_http_request_t* r, const nixery::Route& route)
-{
-    nixery::WorkerState* worker = nixery::worker_state();
-    const std::string* known =
-        worker ? worker->request_keys.find(route.name, route.reference)
-               : nullptr;
-    if (known != nullptr) {
-        ngx_int_t rc = nixery::serve_from_index(r, *known);
-        if (rc != NGX_DECLINED) {
-            nixery::stat_add(nixery::Stat::tag_hits);
-            return rc;
-        }
-    }
-
-    nixery::ParseResult parsed =
-        nixery::parse_image_request(route.name, route.reference);
-    switch (parsed.error) {
-    case nixery::NameError::none:
-        break;
-    case nixery::NameError::name_invalid:
-        return nixery::send_error(r, nixery::ErrorCode::name_invalid,
-                                  parsed.message);
-    case nixery::NameError::tag_invalid:
-        return nixery::send_error(r, nixery::ErrorCode::tag_invalid,
-                                  parsed.message);
-    }
-    std::string key = nixery::canonical_key(parsed.request);
-    if (known == nullptr) {
-        if (worker != nullptr) {
-            worker->request_keys.put(route.name, route.reference, key);
-        }
-        ngx_int_t rc = nixery::serve_from_index(r, key);
-        if (rc != NGX_DECLINED) {
-            nixery::stat_add(nixery::Stat::tag_hits);
-            return rc;
-        }
-    }
-    nixery::stat_add(nixery::Stat::tag_misses);
-    return nixery::index_miss(r, parsed.request, key);
-}
-
 ngx_int_t handler(ngx_http_request_t* r) noexcept
 try {
     ngx_int_t rc = ngx_http_discard_request_body(r);
@@ -290,7 +250,7 @@ try {
     case nixery::RouteKind::base:
         return nixery::send_json(r, NGX_HTTP_OK, "{}\n");
     case nixery::RouteKind::manifest_by_tag:
-        return serve_tag(r, route);
+        return nixery::serve_manifest_by_tag(r, route);
     case nixery::RouteKind::manifest_by_digest:
         return nixery::serve_manifest_by_digest(r, route.reference);
     case nixery::RouteKind::blob:
@@ -305,8 +265,10 @@ try {
     }
     return nixery::send_error(r, nixery::ErrorCode::unsupported,
                               "no such registry route", NGX_HTTP_NOT_FOUND);
+} catch (const std::exception& e) {
+    return nixery::fail_request(r, "routing the request", e.what());
 } catch (...) {
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return nixery::fail_request(r, "routing the request", "unknown exception");
 }
 
 } // namespace

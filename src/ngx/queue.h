@@ -11,7 +11,13 @@
 // client gets the build's error in the registry's JSON format. A client
 // that goes away is unlinked by its request cleanup; a request is finalized
 // exactly once. When Redis is unreachable, index misses get 503 at once and
-// cached images are unaffected (they never reach this code).
+// cached images are unaffected (they never reach this code). A job that
+// cannot be sent, a refused job and a result that cannot be read end the
+// waits on that image at once, with a log line naming its key.
+//
+// The directives are in queue_conf.c++; the client, in queue_client.h, is
+// split into its waiting side (queue_waiters.c++) and its Redis side
+// (queue_redis.c++).
 #pragma once
 
 #include "ngx/ngx.h"
@@ -50,10 +56,12 @@ ngx_int_t queue_init_process(ngx_cycle_t* cycle,
                              const QueueConf* conf) noexcept;
 void queue_exit_process(ngx_cycle_t* cycle) noexcept;
 
-// On an index miss for `request` (index_miss.h). Either parks the request
-// and returns NGX_DONE (the content handler returns that as is; the request
-// is finalized later, from serve_from_index() or with an error), or sends
-// an error now (queue unreachable) and returns the content handler's rc.
+// On an index miss for `request`, whose canonical key is `key` (tag.h).
+// Without `nixery_redis`, answers 404 MANIFEST_UNKNOWN naming the image.
+// Otherwise either parks the request and returns NGX_DONE (the content
+// handler returns that as is; the request is finalized later, from
+// serve_from_index() or with an error), or sends an error now (queue
+// unreachable) and returns the content handler's rc.
 ngx_int_t queue_wait_for_image(ngx_http_request_t* r,
                                const ImageRequest& request,
                                std::string_view key) noexcept;

@@ -1,6 +1,7 @@
 #include "ngx/redis_conn.h"
 
 #include <algorithm>
+#include <exception>
 #include <new>
 #include <sys/un.h>
 #include <unistd.h>
@@ -82,13 +83,13 @@ void RedisConn::close() noexcept
     ++generation_;
 }
 
-void RedisConn::fail(const char* why) noexcept
+void RedisConn::fail(const char* why, const char* detail) noexcept
 {
     bool was_up = connected();
     if (c_ != nullptr || was_up) {
-        ngx_log_error(NGX_LOG_ERR, log_, 0,
-                      "nixery: redis %s connection to %V: %s", name_,
-                      &addr_->name, why);
+        ngx_log_error(
+            NGX_LOG_ERR, log_, 0, "nixery: redis %s connection to %V: %s%s%s",
+            name_, &addr_->name, why, detail ? ": " : "", detail ? detail : "");
     }
     close();
     if (stopped_) {
@@ -219,8 +220,13 @@ void RedisConn::send(std::string_view data, std::size_t replies) noexcept
     }
     try {
         out_.append(data);
+    } catch (const std::exception& e) {
+        // Only an allocation failure gets here: the connection cannot be
+        // kept in step with its replies, so it starts afresh.
+        fail("cannot queue a command", e.what());
+        return;
     } catch (...) {
-        fail("out of memory");
+        fail("cannot queue a command", "unknown exception");
         return;
     }
     if (owed_ == 0 && replies > 0) {

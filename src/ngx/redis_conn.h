@@ -60,8 +60,8 @@ class RedisConn {
     std::size_t owed() const noexcept { return owed_; }
 
     const char* name() const noexcept { return name_; }
-    // Close and schedule a reconnect; `why` is logged.
-    void fail(const char* why) noexcept;
+    // Close and schedule a reconnect; `why` (and `detail`) is logged.
+    void fail(const char* why, const char* detail = nullptr) noexcept;
 
   private:
     static void on_read(ngx_event_t* ev) noexcept;

@@ -1,5 +1,6 @@
 #include "ngx/response.h"
 
+#include <exception>
 #include <string>
 
 namespace nixery {
@@ -66,10 +67,30 @@ try {
     }
     std::string body = error_json(code, {}, detail);
     return send_json(r, s, body);
+} catch (const std::exception& e) {
+    return fail_request(r, "rendering an error response", e.what());
 } catch (...) {
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "nixery: cannot render an error response");
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return fail_request(r, "rendering an error response", "unknown exception");
+}
+
+ngx_int_t fail_request(ngx_http_request_t* r, const char* doing,
+                       const char* what, std::string_view key) noexcept
+{
+    if (key.empty()) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "nixery: %s failed for \"%V\": %s", doing, &r->uri, what);
+    } else {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "nixery: %s failed for \"%V\" (image %*s): %s", doing,
+                      &r->uri, key.size(), key.data(), what);
+    }
+    if (r->header_sent) {
+        return NGX_ERROR;
+    }
+    static constexpr std::string_view body =
+        "{\"errors\":[{\"code\":\"UNKNOWN\",\"message\":\"internal "
+        "error\",\"detail\":\"the server's error log says what failed\"}]}\n";
+    return send_json(r, NGX_HTTP_INTERNAL_SERVER_ERROR, body);
 }
 
 } // namespace nixery

@@ -34,4 +34,13 @@ ngx_int_t send_error(ngx_http_request_t* r, ErrorCode code,
                      std::string_view detail = {},
                      ngx_uint_t status = 0) noexcept;
 
+// What a catch in request-handling code does, so that no exception passes
+// in silence: log one line, "nixery: <doing> failed for "<uri>"[ (image
+// <key>)]: <what>", then answer 500 UNKNOWN in the registry's JSON. The body
+// is a constant (rendering one could fail again for the same reason);
+// when the response has already begun, the connection is closed instead.
+// `what` is the exception's what(), or a fixed text for a catch (...).
+ngx_int_t fail_request(ngx_http_request_t* r, const char* doing,
+                       const char* what, std::string_view key = {}) noexcept;
+
 } // namespace nixery

@@ -9,6 +9,7 @@
 #include "storage_layout.h"
 
 #include <algorithm>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -253,8 +254,10 @@ try {
         break;
     }
     return internal_error(r);
+} catch (const std::exception& e) {
+    return fail_request(r, "serving a blob", e.what());
 } catch (...) {
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return fail_request(r, "serving a blob", "unknown exception");
 }
 
 ngx_int_t serve_manifest_by_digest(ngx_http_request_t* r,
@@ -276,8 +279,10 @@ try {
         }
     }
     return send_error(r, ErrorCode::manifest_unknown);
+} catch (const std::exception& e) {
+    return fail_request(r, "serving a manifest by digest", e.what());
 } catch (...) {
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return fail_request(r, "serving a manifest by digest", "unknown exception");
 }
 
 namespace {
@@ -420,8 +425,11 @@ try {
         return send_file(r, path, of, manifest_media_type(kind), hex);
     }
     return NGX_DECLINED;
+} catch (const std::exception& e) {
+    return fail_request(r, "serving a manifest by tag", e.what(), key);
 } catch (...) {
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return fail_request(r, "serving a manifest by tag", "unknown exception",
+                        key);
 }
 
 bool index_has_image(ngx_http_request_t* r, std::string_view key) noexcept
@@ -440,7 +448,18 @@ try {
     }
     ngx_file_info_t fi;
     return ngx_file_info(path.data, &fi) != NGX_FILE_ERROR;
+} catch (const std::exception& e) {
+    // Sends nothing: the caller decides (a rebuild, then an error answer).
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "nixery: looking up image %*s in storage failed for "
+                  "\"%V\": %s",
+                  key.size(), key.data(), &r->uri, e.what());
+    return false;
 } catch (...) {
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "nixery: looking up image %*s in storage failed for "
+                  "\"%V\": unknown exception",
+                  key.size(), key.data(), &r->uri);
     return false;
 }
 

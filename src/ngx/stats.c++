@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <exception>
 #include <new>
 #include <string>
 
@@ -78,8 +79,10 @@ try {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
     return send_json(r, NGX_HTTP_OK, body);
+} catch (const std::exception& e) {
+    return fail_request(r, "rendering the counters", e.what());
 } catch (...) {
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return fail_request(r, "rendering the counters", "unknown exception");
 }
 
 } // namespace

@@ -1,5 +1,6 @@
 #include "ngx/worker.h"
 
+#include <exception>
 #include <new>
 
 namespace nixery {
@@ -77,9 +78,13 @@ try {
     time_t valid = conf ? conf->valid : 0;
     state = new WorkerState{IndexCache(max, valid), KeyMemo(max)};
     return NGX_OK;
+} catch (const std::exception& e) {
+    ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                  "nixery: cannot create the worker state: %s", e.what());
+    return NGX_ERROR;
 } catch (...) {
     ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                  "nixery: cannot create the worker state");
+                  "nixery: cannot create the worker state: unknown exception");
     return NGX_ERROR;
 }
 

@@ -1,0 +1,154 @@
+// Inside the module's build queue client (queue.h): the per-worker Queue
+// object and the parked requests it answers, shared by the two files that
+// implement it and by nothing else.
+//
+// queue_waiters.c++ holds the waiting side: parking a request, its timer
+// and cleanup, answering every request parked on a key. queue_redis.c++
+// holds the Redis side: the two connections, the enqueue script, the
+// replies and announcements that end a wait. Both run on the worker's
+// event loop only.
+#pragma once
+
+#include "ngx/ngx.h"
+
+#include "ngx/queue.h"
+#include "ngx/redis_conn.h"
+
+#include "errors.h"
+#include "queue_schema.h"
+
+#include <deque>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+
+namespace nixery {
+
+struct KeyEntry;
+
+// A parked request. Lives in the request's pool, inside its cleanup, so it
+// is freed with the request; trivially destructible.
+struct Waiter {
+    ngx_http_request_t* r;
+    Waiter* prev;
+    Waiter* next;
+    KeyEntry* entry; // nullptr once unlinked
+    const std::string* key;
+    ngx_event_t timer;
+    u_char request_key[64]; // canonical_key(): what serve_from_index needs
+};
+static_assert(std::is_trivially_destructible_v<Waiter>);
+
+struct KeyEntry {
+    Waiter* head = nullptr;
+    ngx_uint_t count = 0;
+    // Taken out of the table to be answered (answer_all()).
+    bool detached = false;
+    // The enqueue script was sent on the current connection. Parked before
+    // the worker's first connection was up, or across a lost one: sent
+    // (again) once both connections are up.
+    bool sent = false;
+    // The enqueue script could not even be formatted: its waiters are
+    // answered from a posted event (answer_unsent()), never from inside
+    // the code that walks the table.
+    bool unsendable = false;
+    // The job (format_job()), kept to be sent again.
+    std::string job;
+    // A result said "built" but the image was not in storage: its result
+    // was dropped and the job sent again, once.
+    bool rebuilt = false;
+};
+
+// How requests are answered when there is no build result to answer them
+// with: 503 UNAVAILABLE with Retry-After (the client should come back), or
+// any other code with its table status and `why` as the message.
+struct Failure {
+    ErrorCode code;
+    const char* why;
+};
+
+using KeyTable = std::unordered_map<std::string, KeyEntry>;
+
+class Queue final : public RedisHandler {
+  public:
+    Queue(const QueueConf& conf, ngx_log_t* log);
+    ~Queue() override;
+
+    void start() noexcept;
+
+    bool ready() const noexcept
+    {
+        return cmd_.connected() && sub_.connected() && subscribed_;
+    }
+
+    // A worker that has just started is still connecting: requests wait
+    // for the connections rather than getting 503 (until one fails).
+    bool starting() const noexcept { return starting_; }
+
+    const QueueConf& conf() const noexcept { return conf_; }
+
+    // queue_waiters.c++
+    ngx_int_t park(ngx_http_request_t* r, const ImageRequest& request);
+    void unlink(Waiter* w) noexcept;
+    void finish(Waiter* w, const queue::Result* result,
+                Failure failure) noexcept;
+
+    // RedisHandler (queue_redis.c++)
+    void on_connected(RedisConn& conn) override;
+    void on_reply(RedisConn& conn, redisReply* reply) override;
+    void on_down(RedisConn& conn) override;
+
+  private:
+    // queue_waiters.c++
+    void answer_all(KeyTable::iterator it, const queue::Result* result,
+                    Failure failure) noexcept;
+    void fail_key(const std::string& key, Failure failure) noexcept;
+    void fail_all(Failure failure) noexcept;
+    static void answer_unsent(ngx_event_t* ev) noexcept;
+
+    // queue_redis.c++
+    static void on_ping(ngx_event_t* ev) noexcept;
+    static void on_outage(ngx_event_t* ev) noexcept;
+    void count_ready() noexcept;
+    void send_enqueue(const std::string& key, KeyEntry& entry,
+                      bool drop_result = false) noexcept;
+    void became_ready() noexcept;
+    void dispatch(const queue::Result& result) noexcept;
+    void unsendable(const std::string& key, KeyEntry& entry,
+                    const char* what) noexcept;
+    void on_message(redisReply* reply);
+    void on_enqueue_reply(const std::string& key, redisReply* reply);
+    void on_unreadable(const std::string& key, std::string_view text) noexcept;
+    void message_failed(const char* what) noexcept;
+    void enqueue_reply_failed(const std::string& key,
+                              const char* what) noexcept;
+    void ask_again() noexcept;
+
+    QueueConf conf_;
+    ngx_log_t* log_;
+    RedisConn cmd_;
+    RedisConn sub_;
+    bool subscribed_ = false;
+    bool starting_ = true;
+    bool counted_ready_ = false;
+    KeyTable keys_;
+    // The key each enqueue script in flight on cmd_ was sent for, in order.
+    std::deque<std::string> pending_;
+    ngx_event_t ping_{};
+    ngx_event_t outage_{};
+    ngx_event_t unsent_{}; // posted: answer the unsendable keys' waiters
+};
+
+// The worker's queue, made in init_process. A plain pointer: no non-POD
+// global, nothing constructed at load time.
+extern Queue* worker_queue;
+
+// Request cleanup and wait timer of a parked request (queue_waiters.c++).
+void waiter_cleanup(void* data) noexcept;
+void waiter_timeout(ngx_event_t* ev) noexcept;
+
+// 503 UNAVAILABLE with Retry-After: the client should come back.
+ngx_int_t send_unavailable(ngx_http_request_t* r, const char* why,
+                           time_t retry_after) noexcept;
+
+} // namespace nixery

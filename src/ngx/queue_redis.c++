@@ -1,0 +1,423 @@
+// The Redis side of the build queue (queue_client.h): the worker's two
+// connections, the enqueue script, and the replies and announcements that
+// end a wait. Whatever cannot be sent or read ends the waits it concerns
+// at once, with a log line naming the image's key.
+#include "ngx/queue_client.h"
+
+#include "ngx/serve.h"
+#include "ngx/stats.h"
+
+#include <algorithm>
+#include <exception>
+#include <string>
+#include <vector>
+
+namespace nixery {
+
+namespace {
+
+// The subscriber connection only ever receives: a PING now and then
+// (answered within nixery_redis_timeout) tells a silently dead one from a
+// quiet one, so its waiters are not left hanging.
+constexpr ngx_msec_t ping_interval = 10000;
+
+// How much of an unreadable result a log line quotes.
+constexpr std::size_t quoted_max = 200;
+
+const Failure unreadable_result{ErrorCode::unknown,
+                                "the build result could not be read"};
+
+std::string auth_command(const QueueConf& conf)
+{
+    auto view = [](const ngx_str_t& s) {
+        return std::string_view(reinterpret_cast<char*>(s.data), s.len);
+    };
+    if (conf.auth_password.len == 0) {
+        return {};
+    }
+    if (conf.auth_user.len == 0) {
+        return format_command({"AUTH", view(conf.auth_password)});
+    }
+    return format_command(
+        {"AUTH", view(conf.auth_user), view(conf.auth_password)});
+}
+
+std::string_view sv(const redisReply* r) noexcept
+{
+    if (r != nullptr &&
+        (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
+         r->type == REDIS_REPLY_ERROR)) {
+        return {r->str, r->len};
+    }
+    return {};
+}
+
+} // namespace
+
+Queue::Queue(const QueueConf& conf, ngx_log_t* log)
+    : conf_(conf), log_(log), cmd_("command", conf.redis, conf.redis_timeout,
+                                   *this, log, auth_command(conf)),
+      sub_("subscriber", conf.redis, conf.redis_timeout, *this, log,
+           auth_command(conf))
+{
+}
+
+Queue::~Queue()
+{
+    if (ping_.timer_set) {
+        ngx_del_timer(&ping_);
+    }
+    if (outage_.timer_set) {
+        ngx_del_timer(&outage_);
+    }
+    if (unsent_.posted) {
+        ngx_delete_posted_event(&unsent_);
+    }
+    if (counted_ready_) {
+        stat_add(Stat::redis_workers, -1);
+    }
+}
+
+void Queue::start() noexcept
+{
+    cmd_.start();
+    sub_.start();
+    ping_.handler = on_ping;
+    ping_.data = this;
+    ping_.log = log_;
+    ping_.cancelable = 1;
+    ngx_add_timer(&ping_, ping_interval);
+    outage_.handler = on_outage;
+    outage_.data = this;
+    outage_.log = log_;
+    outage_.cancelable = 1;
+    unsent_.handler = answer_unsent;
+    unsent_.data = this;
+    unsent_.log = log_;
+}
+
+// Keep the shared count of workers with Redis up in step.
+void Queue::count_ready() noexcept
+{
+    bool up = ready();
+    if (up != counted_ready_) {
+        stat_add(Stat::redis_workers, up ? 1 : -1);
+        counted_ready_ = up;
+    }
+}
+
+void Queue::on_ping(ngx_event_t* ev) noexcept
+{
+    auto* q = static_cast<Queue*>(ev->data);
+    if (ngx_exiting || ngx_terminate) {
+        return;
+    }
+    if (q->subscribed_ && q->sub_.owed() == 0) {
+        // format_command() throws only when memory runs out; the next
+        // ping tries again.
+        try {
+            q->sub_.send(format_command({"PING"}), 1);
+        } catch (const std::exception& e) {
+            ngx_log_error(NGX_LOG_ERR, q->log_, 0,
+                          "nixery: cannot send a PING to redis: %s", e.what());
+        } catch (...) {
+            ngx_log_error(NGX_LOG_ERR, q->log_, 0,
+                          "nixery: cannot send a PING to redis: unknown "
+                          "exception");
+        }
+    }
+    ngx_add_timer(&q->ping_, ping_interval);
+}
+
+// A connection lost with requests waiting: they wait for it to come back
+// for up to nixery_redis_timeout, then get 503.
+void Queue::on_outage(ngx_event_t* ev) noexcept
+{
+    auto* q = static_cast<Queue*>(ev->data);
+    if (!q->ready()) {
+        q->fail_all({ErrorCode::unavailable, "the build queue is unavailable"});
+    }
+}
+
+// Run the enqueue script for `key`. Never answers a request itself (callers
+// walk the table): a job that cannot be sent marks its entry and posts
+// answer_unsent(), which gives its waiters 503 at once.
+void Queue::send_enqueue(const std::string& key, KeyEntry& entry,
+                         bool drop_result) noexcept
+{
+    try {
+        std::string result = queue::result_key(key);
+        std::string inflight = queue::inflight_key(key);
+        std::string ttl = std::to_string(queue::inflight_ttl_seconds);
+        std::vector<std::string_view> argv{
+            "EVAL",   queue::enqueue_script, "3",       result,
+            inflight, queue::jobs_stream,    entry.job, ttl};
+        if (drop_result) {
+            argv.push_back("drop-result");
+        }
+        std::string eval = format_command(argv);
+        pending_.push_back(key);
+        entry.sent = true;
+        cmd_.send(eval, 1);
+    } catch (const std::exception& e) {
+        // Only an allocation failure gets here (formatting the command).
+        unsendable(key, entry, e.what());
+    } catch (...) {
+        unsendable(key, entry, "unknown exception");
+    }
+}
+
+void Queue::unsendable(const std::string& key, KeyEntry& entry,
+                       const char* what) noexcept
+{
+    ngx_log_error(NGX_LOG_ERR, log_, 0,
+                  "nixery: cannot send the job for image %s to the build "
+                  "queue: %s",
+                  key.c_str(), what);
+    entry.unsendable = true;
+    if (!unsent_.posted) {
+        ngx_post_event(&unsent_, &ngx_posted_events);
+    }
+}
+
+// Both connections are up (at start, or after a lost one came back): send
+// the jobs of the requests that waited for it. The enqueue script makes a
+// second send harmless: a result already stored answers at once, a job
+// already queued is not queued twice, and a job Redis lost is queued again.
+void Queue::became_ready() noexcept
+{
+    if (!ready()) {
+        return;
+    }
+    starting_ = false;
+    count_ready();
+    if (outage_.timer_set) {
+        ngx_del_timer(&outage_);
+    }
+    for (auto& [key, entry] : keys_) {
+        if (!entry.sent && !entry.unsendable && ready()) {
+            send_enqueue(key, entry);
+        }
+    }
+}
+
+// Something announced on the channel could not be read, so which image it
+// was for is unknown. The complete script stores a result before it
+// announces it: running the enqueue script again for every image waited on
+// fetches the stored one, and on_enqueue_reply() answers its waiters.
+void Queue::ask_again() noexcept
+{
+    if (!ready()) {
+        return; // every job is sent again once the connections are back
+    }
+    for (auto& [key, entry] : keys_) {
+        if (entry.sent && !entry.unsendable) {
+            send_enqueue(key, entry);
+        }
+    }
+}
+
+void Queue::dispatch(const queue::Result& result) noexcept
+{
+    auto it = keys_.find(result.key);
+    if (it == keys_.end()) {
+        return;
+    }
+    KeyEntry& entry = it->second;
+    if (result.ok && !entry.rebuilt && entry.head != nullptr &&
+        !index_has_image(entry.head->r, it->first)) {
+        // A stored result outlived its image (collected or deleted within
+        // the result's lifetime): forget the result and build again, once.
+        // If the helper still says built, its storage is not ours and the
+        // waiters get the error below.
+        ngx_log_error(NGX_LOG_WARN, log_, 0,
+                      "nixery: image %s was announced as built but is not "
+                      "in storage: building it again",
+                      it->first.c_str());
+        entry.rebuilt = true;
+        if (ready()) {
+            send_enqueue(it->first, entry, true);
+        } else {
+            entry.sent = false; // sent again on reconnect
+        }
+        return;
+    }
+    ngx_log_error(
+        NGX_LOG_INFO, log_, 0, "nixery: build result for %s: %s, %ui waiting",
+        result.key.c_str(), result.ok ? "ok" : "error", it->second.count);
+    answer_all(it, &result, {ErrorCode::unknown, nullptr});
+}
+
+// A result stored for `key` that parse_result() rejects (or that names
+// another key): its waiters would otherwise wait out nixery_wait_timeout.
+void Queue::on_unreadable(const std::string& key,
+                          std::string_view text) noexcept
+{
+    ngx_log_error(NGX_LOG_ERR, log_, 0,
+                  "nixery: the build result stored for image %s could not "
+                  "be read: \"%*s\"",
+                  key.c_str(), std::min(text.size(), quoted_max), text.data());
+    fail_key(key, unreadable_result);
+}
+
+void Queue::on_connected(RedisConn& conn)
+{
+    if (&conn == &sub_) {
+        conn.send(format_command({"SUBSCRIBE", queue::done_channel}), 1);
+    } else {
+        became_ready();
+    }
+}
+
+// On the subscriber connection: the subscription, then announcements.
+void Queue::on_message(redisReply* reply)
+{
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
+        return;
+    }
+    std::string_view kind = sv(reply->element[0]);
+    if (kind == "subscribe") {
+        subscribed_ = true;
+        ngx_log_error(NGX_LOG_INFO, log_, 0,
+                      "nixery: subscribed to build results");
+        became_ready();
+        return;
+    }
+    if (kind != "message") {
+        return;
+    }
+    std::string_view text = sv(reply->element[2]);
+    if (auto result = queue::parse_result(text)) {
+        dispatch(*result);
+        return;
+    }
+    ngx_log_error(NGX_LOG_ERR, log_, 0,
+                  "nixery: an unreadable build result was announced: "
+                  "\"%*s\"; asking redis again for the %uz images waited on",
+                  std::min(text.size(), quoted_max), text.data(), keys_.size());
+    ask_again();
+}
+
+// On the command connection: the enqueue script's answer for `key`.
+void Queue::on_enqueue_reply(const std::string& key, redisReply* reply)
+{
+    if (reply->type == REDIS_REPLY_ERROR) {
+        std::string_view e = sv(reply);
+        ngx_log_error(NGX_LOG_ERR, log_, 0,
+                      "nixery: the build queue refused the job for image %s: "
+                      "%*s",
+                      key.c_str(), e.size(), e.data());
+        fail_key(key,
+                 {ErrorCode::unavailable, "the build queue refused the job"});
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        sv(reply->element[0]) == "result") {
+        // The image was built (or failed) just before we asked.
+        std::string_view text = sv(reply->element[1]);
+        auto result = queue::parse_result(text);
+        if (!result || result->key != key) {
+            on_unreadable(key, text);
+            return;
+        }
+        dispatch(*result);
+    }
+}
+
+void Queue::on_reply(RedisConn& conn, redisReply* reply)
+{
+    if (&conn == &sub_) {
+        try {
+            on_message(reply);
+        } catch (const std::exception& e) {
+            message_failed(e.what());
+        } catch (...) {
+            message_failed("unknown exception");
+        }
+        return;
+    }
+    if (pending_.empty()) {
+        return;
+    }
+    std::string key = std::move(pending_.front());
+    pending_.pop_front();
+    try {
+        on_enqueue_reply(key, reply);
+    } catch (const std::exception& e) {
+        enqueue_reply_failed(key, e.what());
+    } catch (...) {
+        enqueue_reply_failed(key, "unknown exception");
+    }
+}
+
+// Only an allocation failure gets here (parsing an announcement): the
+// result it carried may be lost, so ask for every awaited one again.
+void Queue::message_failed(const char* what) noexcept
+{
+    ngx_log_error(NGX_LOG_ERR, log_, 0,
+                  "nixery: handling a build announcement failed: %s", what);
+    ask_again();
+}
+
+// Only an allocation failure gets here (parsing the stored result).
+void Queue::enqueue_reply_failed(const std::string& key,
+                                 const char* what) noexcept
+{
+    ngx_log_error(NGX_LOG_ERR, log_, 0,
+                  "nixery: handling the build queue's answer for image %s "
+                  "failed: %s",
+                  key.c_str(), what);
+    fail_key(key, unreadable_result);
+}
+
+void Queue::on_down(RedisConn& conn)
+{
+    if (&conn == &sub_) {
+        subscribed_ = false;
+    } else {
+        pending_.clear();
+    }
+    starting_ = false;
+    count_ready();
+    // A result may be missed while a connection is down: every job is sent
+    // again once both are back, and waiting requests ride out an outage of
+    // up to nixery_redis_timeout (the reconnect backoff tops out at 2 s).
+    // New requests get 503 meanwhile (queue_wait_for_image()).
+    for (auto& [key, entry] : keys_) {
+        entry.sent = false;
+    }
+    if (!keys_.empty() && !outage_.timer_set) {
+        ngx_add_timer(&outage_, conf_.redis_timeout);
+    }
+}
+
+ngx_int_t queue_init_process(ngx_cycle_t* cycle, const QueueConf* conf) noexcept
+{
+    if (conf == nullptr || conf->redis == nullptr) {
+        return NGX_OK;
+    }
+    try {
+        worker_queue = new Queue(*conf, cycle->log);
+    } catch (const std::exception& e) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "nixery: cannot create the build queue client: %s",
+                      e.what());
+        return NGX_ERROR;
+    } catch (...) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "nixery: cannot create the build queue client: "
+                      "unknown exception");
+        return NGX_ERROR;
+    }
+    worker_queue->start();
+    return NGX_OK;
+}
+
+void queue_exit_process(ngx_cycle_t*) noexcept
+{
+    Queue* q = worker_queue;
+    worker_queue = nullptr;
+    delete q;
+}
+
+} // namespace nixery
