@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/process.h"
 #include "image/popcount.h"
+#include "json.h"
 #include "nix/package_source.h"
 #include "nix/store.h"
 
@@ -91,9 +92,7 @@ int run(int argc, char** argv)
          "srcType", src.type, "--argstr", "srcArgs", src.args, "--argstr",
          "system", "x86_64-linux"},
         timeout);
-    std::unique_ptr<json_t, void (*)(json_t*)> list(
-        json_loadb(listed.out.data(), listed.out.size(), 0, nullptr),
-        json_decref);
+    JsonPtr list(json_loadb(listed.out.data(), listed.out.size(), 0, nullptr));
     if (!list || !json_is_array(list.get())) {
         throw std::runtime_error("packages.nix: bad JSON");
     }

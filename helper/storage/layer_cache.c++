@@ -1,5 +1,5 @@
 #include "storage/layer_cache.h"
-#include "json_ptr.h"
+#include "json.h"
 
 #include "atomic_file.h"
 #include "digest.h"
