@@ -1,11 +1,9 @@
 #include "errors.h"
-#include "json_ptr.h"
+#include "json.h"
 
 #include <jansson.h>
 
 #include <array>
-#include <memory>
-#include <stdexcept>
 
 namespace nixery {
 
@@ -30,24 +28,6 @@ constexpr std::array table{
               "service unavailable"},
     ErrorInfo{ErrorCode::unknown, "UNKNOWN", 500, "unknown error"},
 };
-
-json_t* string_or_throw(std::string_view s)
-{
-    // json_stringn rejects invalid UTF-8; replace such input so the error
-    // still reaches the client.
-    json_t* j = json_stringn(s.data(), s.size());
-    if (j == nullptr) {
-        std::string cleaned;
-        for (char c : s) {
-            cleaned.push_back(static_cast<unsigned char>(c) < 0x80 ? c : '?');
-        }
-        j = json_stringn(cleaned.data(), cleaned.size());
-    }
-    if (j == nullptr) {
-        throw std::runtime_error("error_json: cannot encode string");
-    }
-    return j;
-}
 
 } // namespace
 
@@ -76,23 +56,18 @@ std::string error_json(ErrorCode code, std::string_view message,
 {
     const ErrorInfo& info = error_info(code);
     JsonPtr err(json_object());
-    json_object_set_new(err.get(), "code", string_or_throw(info.name));
+    json_object_set_new(err.get(), "code", lossy_json_string(info.name));
     json_object_set_new(
         err.get(), "message",
-        string_or_throw(message.empty() ? info.message : message));
+        lossy_json_string(message.empty() ? info.message : message));
     if (!detail.empty()) {
-        json_object_set_new(err.get(), "detail", string_or_throw(detail));
+        json_object_set_new(err.get(), "detail", lossy_json_string(detail));
     }
     JsonPtr errors(json_array());
     json_array_append(errors.get(), err.get());
     JsonPtr root(json_object());
     json_object_set(root.get(), "errors", errors.get());
-    char* text = json_dumps(root.get(), JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (text == nullptr) {
-        throw std::runtime_error("error_json: json_dumps failed");
-    }
-    std::string out(text);
-    free(text);
+    std::string out = json_dump(root.get(), JSON_COMPACT | JSON_PRESERVE_ORDER);
     out.push_back('\n');
     return out;
 }

@@ -38,7 +38,9 @@ const ErrorInfo& error_info(ErrorCode code) noexcept;
 std::optional<ErrorCode> error_code_from_name(std::string_view name) noexcept;
 
 // The JSON body. An empty `message` uses the table's message; an empty
-// `detail` omits the field. Strings are escaped by jansson.
+// `detail` omits the field. `message` and `detail` may hold any bytes (a
+// build's output): they go through lossy_utf8() (json.h), so the body is
+// valid JSON with no NUL whatever they hold.
 std::string error_json(ErrorCode code, std::string_view message = {},
                        std::string_view detail = {});
 

@@ -1,49 +1,38 @@
 #include "queue_schema.h"
-#include "json_ptr.h"
+#include "json.h"
 
 #include "digest.h"
 
 #include <jansson.h>
 
-#include <memory>
 #include <stdexcept>
 
 namespace nixery::queue {
 
 namespace {
 
-json_t* json_str(std::string_view s)
+std::string dump(const JsonPtr& obj)
 {
-    json_t* j = json_stringn(s.data(), s.size());
-    if (j == nullptr) {
-        // Builder messages may hold any bytes: keep what is ASCII.
-        std::string cleaned;
-        for (char c : s) {
-            cleaned.push_back(static_cast<unsigned char>(c) < 0x80 ? c : '?');
-        }
-        j = json_stringn(cleaned.data(), cleaned.size());
-    }
-    if (j == nullptr) {
-        throw std::runtime_error("queue: cannot encode string");
-    }
-    return j;
+    return json_dump(obj.get(), JSON_COMPACT | JSON_PRESERVE_ORDER);
 }
 
-std::string dump(json_t* obj)
+// The writers write only what the readers read: a record is keyed by a
+// canonical key, so a key that is not one is the caller's bug.
+void check_key(std::string_view key)
 {
-    char* text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (text == nullptr) {
-        throw std::runtime_error("queue: cannot encode JSON");
+    if (!is_sha256_hex(key)) {
+        throw std::invalid_argument("queue: a key is 64 lowercase hex digits");
     }
-    std::string out(text);
-    free(text);
-    return out;
 }
 
+// JSON_ALLOW_NUL: our writers never write "\u0000" (lossy_utf8), but a
+// helper of an earlier version did (a build that printed a NUL), and its
+// records stay in Redis for their TTL: they must still reach the waiters.
 JsonPtr load(std::string_view text)
 {
-    return JsonPtr(
-        json_loadb(text.data(), text.size(), JSON_REJECT_DUPLICATES, nullptr));
+    return JsonPtr(json_loadb(text.data(), text.size(),
+                              JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+                              nullptr));
 }
 
 bool get_string(json_t* obj, const char* name, std::string& out)
@@ -100,14 +89,15 @@ Job make_job(const ImageRequest& request, std::int64_t now_ms)
 
 std::string format_job(const Job& job)
 {
+    check_key(job.key);
     JsonPtr obj(json_object());
     json_object_set_new(obj.get(), "v", json_integer(1));
-    json_object_set_new(obj.get(), "key", json_str(job.key));
-    json_object_set_new(obj.get(), "name", json_str(job.name));
-    json_object_set_new(obj.get(), "tag", json_str(job.tag));
+    json_object_set_new(obj.get(), "key", lossy_json_string(job.key));
+    json_object_set_new(obj.get(), "name", lossy_json_string(job.name));
+    json_object_set_new(obj.get(), "tag", lossy_json_string(job.tag));
     json_object_set_new(obj.get(), "enqueued_ms",
                         json_integer(job.enqueued_ms));
-    return dump(obj.get());
+    return dump(obj);
 }
 
 std::optional<Job> parse_job(std::string_view text)
@@ -169,22 +159,25 @@ Result failure_result(std::string_view key, std::string_view message,
 
 std::string format_result(const Result& result)
 {
+    check_key(result.key);
     JsonPtr obj(json_object());
     json_object_set_new(obj.get(), "v", json_integer(1));
-    json_object_set_new(obj.get(), "key", json_str(result.key));
+    json_object_set_new(obj.get(), "key", lossy_json_string(result.key));
     json_object_set_new(obj.get(), "ok", json_boolean(result.ok));
     if (!result.ok) {
         json_object_set_new(obj.get(), "code",
-                            json_str(error_info(result.code).name));
-        json_object_set_new(obj.get(), "message", json_str(result.message));
-        json_object_set_new(obj.get(), "detail", json_str(result.detail));
-        json_t* unknown = json_array();
+                            lossy_json_string(error_info(result.code).name));
+        json_object_set_new(obj.get(), "message",
+                            lossy_json_string(result.message));
+        json_object_set_new(obj.get(), "detail",
+                            lossy_json_string(result.detail));
+        JsonPtr unknown(json_array());
         for (const std::string& p : result.unknown) {
-            json_array_append_new(unknown, json_str(p));
+            json_array_append_new(unknown.get(), lossy_json_string(p));
         }
-        json_object_set_new(obj.get(), "unknown", unknown);
+        json_object_set_new(obj.get(), "unknown", unknown.release());
     }
-    return dump(obj.get());
+    return dump(obj);
 }
 
 std::optional<Result> parse_result(std::string_view text)

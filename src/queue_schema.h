@@ -62,6 +62,11 @@ struct Job {
 
 Job make_job(const ImageRequest& request, std::int64_t now_ms);
 // Compact JSON: {"v":1,"key":...,"name":...,"tag":...,"enqueued_ms":...}
+// Throws std::invalid_argument when the key is not 64 lowercase hex digits
+// (parse_job() would refuse it). Strings may hold any bytes: they are
+// written as lossy_utf8() (json.h), so parse_job(format_job(j)) is `j` with
+// its strings through lossy_utf8(), and exactly `j` when they are UTF-8
+// without NUL.
 std::string format_job(const Job& job);
 // nullopt when the text is not a version-1 job with a 64-hex key.
 std::optional<Job> parse_job(std::string_view text);
@@ -91,7 +96,12 @@ Result failure_result(std::string_view key, std::string_view message,
 // Compact JSON: {"v":1,"key":...,"ok":true} or
 // {"v":1,"key":...,"ok":false,"code":"MANIFEST_UNKNOWN","message":...,
 //  "detail":...,"unknown":[...]}
+// As format_job(): the key must be 64 lowercase hex digits, and strings (a
+// build's output: any bytes) are written as lossy_utf8(), so every result
+// written reaches the waiters. An ok result is written without the failure
+// fields, whatever they hold.
 std::string format_result(const Result& result);
+// Reads "\u0000" too (JSON_ALLOW_NUL), as earlier helpers wrote it.
 std::optional<Result> parse_result(std::string_view text);
 
 // The error body a waiting client receives for a failed result.

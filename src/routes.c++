@@ -2,11 +2,9 @@
 
 #include "digest.h"
 #include "image_request.h"
+#include "json.h"
 
 #include <jansson.h>
-
-#include <cstdlib>
-#include <stdexcept>
 
 namespace nixery {
 
@@ -114,16 +112,9 @@ Route parse_route(std::string_view path)
 
 std::string tags_list_json(std::string_view name)
 {
-    json_t* root = json_pack("{s:s%,s:[s]}", "name", name.data(), name.size(),
-                             "tags", "latest");
-    char* text =
-        root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER) : nullptr;
-    json_decref(root);
-    if (text == nullptr) {
-        throw std::runtime_error("tags_list_json: cannot encode");
-    }
-    std::string out(text);
-    std::free(text);
+    JsonPtr root(json_pack("{s:s%,s:[s]}", "name", name.data(), name.size(),
+                           "tags", "latest"));
+    std::string out = json_dump(root.get(), JSON_COMPACT | JSON_PRESERVE_ORDER);
     out.push_back('\n');
     return out;
 }

@@ -3,6 +3,7 @@
 #include "digest.h"
 
 #include <charconv>
+#include <stdexcept>
 
 namespace nixery {
 
@@ -28,6 +29,7 @@ std::string fanned(std::string_view prefix, std::string_view hex,
 
 template <typename Int> bool parse_int(std::string_view s, Int& out) noexcept
 {
+    // At most 19 digits: max_index_entry_number.
     if (s.empty() || s.size() > 19) {
         return false;
     }
@@ -97,6 +99,17 @@ std::string layer_cache_path(std::string_view layer_id)
 
 std::string format_index_entry(const IndexEntry& e)
 {
+    // Refuse what parse_index_entry() would: the reader's grammar, checked
+    // on every manifest request in nginx, is the format.
+    if (!is_sha256_hex(e.docker_hex) || !is_sha256_hex(e.oci_hex)) {
+        throw std::invalid_argument(
+            "index entry: a manifest digest is 64 lowercase hex digits");
+    }
+    if (e.docker_size > max_index_entry_number ||
+        e.oci_size > max_index_entry_number || e.expires < 0) {
+        throw std::invalid_argument(
+            "index entry: sizes and expiry are 0 to 10^19 - 1");
+    }
     std::string out = "nixery-index-v1\n";
     out += "docker sha256:" + e.docker_hex + " " +
            std::to_string(e.docker_size) + "\n";

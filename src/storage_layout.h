@@ -40,6 +40,9 @@ inline constexpr std::string_view tmp_dir = "tmp";
 //     docker sha256:<hex> <size>
 //     oci sha256:<hex> <size>
 //     expires <unix seconds; 0 = never>
+//
+// Numbers are decimal, at most 19 digits (max_index_entry_number); expires
+// is not negative and, being an int64, at most 2^63 - 1.
 struct IndexEntry {
     std::string docker_hex;
     std::uint64_t docker_size = 0;
@@ -63,6 +66,14 @@ struct IndexEntry {
     }
 };
 
+// The largest size or expiry an index entry holds: 19 decimal digits.
+inline constexpr std::uint64_t max_index_entry_number =
+    9'999'999'999'999'999'999u;
+
+// Writer and reader agree: format_index_entry() throws std::invalid_argument
+// for an entry parse_index_entry() would refuse (a digest that is not 64
+// lowercase hex digits, a size above max_index_entry_number, a negative
+// expiry), rather than write a file that serves as a miss for ever.
 std::string format_index_entry(const IndexEntry& entry);
 // nullopt when the text is not a well-formed entry.
 std::optional<IndexEntry> parse_index_entry(std::string_view text);

@@ -1,4 +1,5 @@
 #include "base/log.h"
+#include "json.h"
 
 #include <jansson.h>
 
@@ -30,19 +31,11 @@ std::string_view level_name(Level l) noexcept
     return "info";
 }
 
+// Nix output can be anything: lossy_json_string keeps the line valid JSON.
 void set_string(json_t* obj, std::string_view key, std::string_view value)
 {
     std::string k(key);
-    json_t* s = json_stringn(value.data(), value.size());
-    if (s == nullptr) {
-        // Not UTF-8 (Nix output can be anything): keep what is printable.
-        std::string cleaned;
-        for (char c : value) {
-            cleaned.push_back(static_cast<unsigned char>(c) < 0x80 ? c : '?');
-        }
-        s = json_stringn(cleaned.data(), cleaned.size());
-    }
-    json_object_set_new(obj, k.c_str(), s ? s : json_null());
+    json_object_set_new(obj, k.c_str(), lossy_json_string(value));
 }
 
 std::string now_iso8601()
@@ -75,7 +68,8 @@ void set_fd(int fd) noexcept
 std::string format(Level level, std::string_view msg,
                    std::initializer_list<Field> fields)
 {
-    json_t* obj = json_object();
+    JsonPtr root(json_object());
+    json_t* obj = root.get();
     set_string(obj, "time", now_iso8601());
     set_string(obj, "level", level_name(level));
     set_string(obj, "msg", msg);
@@ -91,10 +85,7 @@ std::string format(Level level, std::string_view msg,
             json_object_set_new(obj, k.c_str(), json_boolean(*b));
         }
     }
-    char* text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(obj);
-    std::string line = text ? text : "{}";
-    free(text);
+    std::string line = json_dump(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
     line.push_back('\n');
     return line;
 }

@@ -10,6 +10,7 @@
 #include "base/process.h"
 #include "cmd/flags.h"
 #include "image/popcount.h"
+#include "json.h"
 #include "nix/package_source.h"
 #include "nix/store.h"
 
@@ -97,9 +98,7 @@ void list_packages(const PopcountFlags& f, const RenderedSource& src,
          "srcType", src.type, "--argstr", "srcArgs", src.args, "--argstr",
          "system", "x86_64-linux"},
         f.timeout);
-    std::unique_ptr<json_t, void (*)(json_t*)> list(
-        json_loadb(listed.out.data(), listed.out.size(), 0, nullptr),
-        json_decref);
+    JsonPtr list(json_loadb(listed.out.data(), listed.out.size(), 0, nullptr));
     if (!list || !json_is_array(list.get())) {
         throw std::runtime_error("packages.nix: bad JSON");
     }

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "cmd/flags.h"
 #include "image_request.h"
+#include "json.h"
 #include "nix/resolve.h"
 
 #include <jansson.h>
@@ -181,11 +182,10 @@ int run(int argc, char** argv)
     if (result.status == ResolveResult::Status::ok && !eval_only) {
         json_object_set_new(out, "closure", closure_json(result.closure));
     }
-    char* text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    std::string text = json_dump(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(out);
-    std::fputs(text ? text : "{}", stdout);
+    std::fputs(text.c_str(), stdout);
     std::fputc('\n', stdout);
-    free(text);
     return result.status == ResolveResult::Status::ok ? 0 : 1;
 }
 

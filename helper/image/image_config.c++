@@ -1,32 +1,17 @@
 #include "image/image_config.h"
 #include "base/closure.h"
-#include "json_ptr.h"
+#include "json.h"
 
 #include "image/popularity.h"
 
 #include <jansson.h>
 
 #include <algorithm>
-#include <memory>
 #include <stdexcept>
 
 namespace nixery {
 
 namespace {
-
-// Names in the history come from store paths, which are not always UTF-8:
-// replace what jansson refuses.
-json_t* string_value(std::string_view s)
-{
-    if (json_t* j = json_stringn(s.data(), s.size())) {
-        return j;
-    }
-    std::string clean;
-    for (char c : s) {
-        clean.push_back(static_cast<unsigned char>(c) < 0x80 ? c : '?');
-    }
-    return json_stringn(clean.data(), clean.size());
-}
 
 void set(json_t* obj, const char* key, json_t* value)
 {
@@ -44,21 +29,15 @@ void append(json_t* array, json_t* value)
 
 std::string dump(const JsonPtr& j)
 {
-    char* text = json_dumps(j.get(), JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (text == nullptr) {
-        throw std::runtime_error("json: cannot serialise");
-    }
-    std::string out = text;
-    free(text);
-    return out;
+    return json_dump(j.get(), JSON_COMPACT | JSON_PRESERVE_ORDER);
 }
 
 json_t* descriptor(std::string_view media_type, const Descriptor& d)
 {
     json_t* o = json_object();
-    set(o, "mediaType", string_value(media_type));
+    set(o, "mediaType", lossy_json_string(media_type));
     set(o, "size", json_integer(static_cast<json_int_t>(d.size)));
-    set(o, "digest", string_value("sha256:" + d.digest_hex));
+    set(o, "digest", lossy_json_string("sha256:" + d.digest_hex));
     return o;
 }
 
@@ -68,32 +47,32 @@ std::string image_config_json(Arch arch, const std::vector<ConfigLayer>& layers,
                               bool bash)
 {
     JsonPtr root(json_object());
-    set(root.get(), "architecture", string_value(arch_name(arch)));
-    set(root.get(), "os", string_value("linux"));
-    set(root.get(), "created", string_value(image_created));
+    set(root.get(), "architecture", lossy_json_string(arch_name(arch)));
+    set(root.get(), "os", lossy_json_string("linux"));
+    set(root.get(), "created", lossy_json_string(image_created));
     json_t* config = json_object();
     set(root.get(), "config", config);
     json_t* env = json_array();
     set(config, "Env", env);
-    append(env, string_value(image_path_env));
-    append(env, string_value(image_ssl_env));
+    append(env, lossy_json_string(image_path_env));
+    append(env, lossy_json_string(image_ssl_env));
     if (bash) {
         json_t* cmd = json_array();
         set(config, "Cmd", cmd);
-        append(cmd, string_value("bash"));
+        append(cmd, lossy_json_string("bash"));
     }
     json_t* rootfs = json_object();
     set(root.get(), "rootfs", rootfs);
-    set(rootfs, "type", string_value("layers"));
+    set(rootfs, "type", lossy_json_string("layers"));
     json_t* diff_ids = json_array();
     set(rootfs, "diff_ids", diff_ids);
     json_t* history = json_array();
     set(root.get(), "history", history);
     for (const ConfigLayer& l : layers) {
-        append(diff_ids, string_value("sha256:" + l.diff_id_hex));
+        append(diff_ids, lossy_json_string("sha256:" + l.diff_id_hex));
         json_t* h = json_object();
-        set(h, "created", string_value(image_created));
-        set(h, "created_by", string_value(l.description));
+        set(h, "created", lossy_json_string(image_created));
+        set(h, "created_by", lossy_json_string(l.description));
         append(history, h);
     }
     return dump(root);
@@ -105,7 +84,7 @@ std::string manifest_json(ManifestKind kind, const Descriptor& config,
     bool oci = kind == ManifestKind::oci;
     JsonPtr root(json_object());
     set(root.get(), "schemaVersion", json_integer(2));
-    set(root.get(), "mediaType", string_value(manifest_media_type(kind)));
+    set(root.get(), "mediaType", lossy_json_string(manifest_media_type(kind)));
     set(root.get(), "config",
         descriptor(oci ? media::oci_config : media::docker_config, config));
     json_t* array = json_array();

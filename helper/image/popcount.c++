@@ -1,10 +1,10 @@
 #include "image/popcount.h"
 
 #include "image/popularity.h"
+#include "json.h"
 
 #include <jansson.h>
 
-#include <memory>
 #include <stdexcept>
 
 namespace nixery {
@@ -30,16 +30,13 @@ std::string popularity_json(const std::map<std::string, std::uint64_t>& c)
     std::string out = "{";
     bool first = true;
     for (const auto& [name, count] : c) {
-        std::unique_ptr<json_t, void (*)(json_t*)> s(
-            json_stringn(name.data(), name.size()), json_decref);
-        char* key = s ? json_dumps(s.get(), JSON_ENCODE_ANY) : nullptr;
-        if (key == nullptr) {
+        JsonPtr s(json_stringn(name.data(), name.size()));
+        if (!s) {
             throw std::runtime_error("cannot encode " + name);
         }
         out += first ? "\n  " : ",\n  ";
-        out += key;
+        out += json_dump(s.get(), JSON_ENCODE_ANY);
         out += ": " + std::to_string(count);
-        free(key);
         first = false;
     }
     out += first ? "}\n" : "\n}\n";

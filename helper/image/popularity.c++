@@ -1,7 +1,7 @@
 #include "image/popularity.h"
 #include "base/closure.h"
 #include "base/process.h"
-#include "json_ptr.h"
+#include "json.h"
 
 #include <jansson.h>
 

@@ -1,5 +1,5 @@
 #include "nix/closure_json.h"
-#include "json_ptr.h"
+#include "json.h"
 
 #include <jansson.h>
 

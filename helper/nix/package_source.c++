@@ -1,10 +1,10 @@
 #include "nix/package_source.h"
+#include "json.h"
 
 #include <jansson.h>
 
 #include <cstdlib>
 #include <filesystem>
-#include <memory>
 #include <stdexcept>
 
 namespace nixery {
@@ -87,7 +87,7 @@ RenderedSource render_source(const PackageSource& source, std::string_view tag)
     case PackageSource::Type::git:
         break;
     }
-    std::unique_ptr<json_t, void (*)(json_t*)> obj(json_object(), json_decref);
+    JsonPtr obj(json_object());
     json_t* url = json_stringn(source.value.data(), source.value.size());
     if (url == nullptr) {
         throw std::invalid_argument("repository URL is not UTF-8");
@@ -100,13 +100,7 @@ RenderedSource render_source(const PackageSource& source, std::string_view tag)
         }
         json_object_set_new(obj.get(), is_commit(tag) ? "rev" : "ref", t);
     }
-    char* text = json_dumps(obj.get(), JSON_COMPACT | JSON_SORT_KEYS);
-    if (text == nullptr) {
-        throw std::runtime_error("cannot encode the git source");
-    }
-    std::string args(text);
-    free(text);
-    return {"git", args};
+    return {"git", json_dump(obj.get(), JSON_COMPACT | JSON_SORT_KEYS)};
 }
 
 } // namespace nixery

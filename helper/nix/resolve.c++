@@ -1,5 +1,5 @@
 #include "nix/resolve.h"
-#include "json_ptr.h"
+#include "json.h"
 
 #include "base/log.h"
 #include "base/process.h"
@@ -77,13 +77,7 @@ std::string names_json(const std::vector<std::string>& names)
         }
         json_array_append_new(arr.get(), s);
     }
-    char* text = json_dumps(arr.get(), JSON_COMPACT);
-    if (text == nullptr) {
-        throw std::runtime_error("cannot encode package names");
-    }
-    std::string out(text);
-    free(text);
-    return out;
+    return json_dump(arr.get(), JSON_COMPACT);
 }
 
 std::string str(json_t* obj, const char* key)

@@ -1,5 +1,5 @@
 #include "storage/gc.h"
-#include "json_ptr.h"
+#include "json.h"
 
 #include "atomic_file.h"
 #include "base/log.h"
@@ -12,7 +12,6 @@
 
 #include <filesystem>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <sys/stat.h>
@@ -267,12 +266,7 @@ std::string GcStats::json() const
         static_cast<json_int_t>(tmp_removed), "bytes_removed",
         static_cast<json_int_t>(bytes_removed), "unreadable",
         static_cast<json_int_t>(unreadable)));
-    std::unique_ptr<char, decltype(&std::free)> text(
-        json_dumps(o.get(), JSON_COMPACT | JSON_PRESERVE_ORDER), &std::free);
-    if (!text) {
-        throw std::runtime_error("gc: cannot format the statistics");
-    }
-    return text.get();
+    return json_dump(o.get(), JSON_COMPACT | JSON_PRESERVE_ORDER);
 }
 
 GcStats collect_garbage(const GcOptions& o)

@@ -1,5 +1,5 @@
 #include "storage/layer_cache.h"
-#include "json_ptr.h"
+#include "json.h"
 
 #include "atomic_file.h"
 #include "digest.h"
@@ -7,7 +7,8 @@
 
 #include <jansson.h>
 
-#include <memory>
+#include <limits>
+#include <stdexcept>
 #include <sys/stat.h>
 
 namespace nixery {
@@ -33,6 +34,13 @@ std::optional<std::string> digest_hex(json_t* obj, const char* key)
 
 std::string format_layer_cache_entry(const BlobInfo& blob, std::size_t paths)
 {
+    // Refuse what parse_layer_cache_entry() would: jansson reads integers
+    // up to 2^63 - 1 only, and a layer is never 0 bytes of gzip.
+    constexpr std::uint64_t max_int = std::numeric_limits<json_int_t>::max();
+    if (!is_sha256_hex(blob.digest_hex) || !is_sha256_hex(blob.diff_id_hex) ||
+        blob.size == 0 || blob.size > max_int || paths > max_int) {
+        throw std::invalid_argument("layer cache: entry out of range");
+    }
     return "{\"version\":1,\"digest\":\"sha256:" + blob.digest_hex +
            "\",\"diff_id\":\"sha256:" + blob.diff_id_hex +
            "\",\"size\":" + std::to_string(blob.size) +

@@ -19,6 +19,9 @@
 
 namespace nixery {
 
+// Throws std::invalid_argument for an entry parse_layer_cache_entry() would
+// refuse: digests that are not 64 lowercase hex digits, a size of 0, a size
+// or path count above 2^63 - 1.
 std::string format_layer_cache_entry(const BlobInfo& blob, std::size_t paths);
 std::optional<BlobInfo> parse_layer_cache_entry(std::string_view json);
 

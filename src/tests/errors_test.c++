@@ -1,5 +1,5 @@
 #include "errors.h"
-#include "json_ptr.h"
+#include "json.h"
 
 #include <gtest/gtest.h>
 #include <jansson.h>
@@ -78,9 +78,22 @@ TEST(Errors, HostileDetailStaysValidJson)
     json_t* e = only_error(j.get());
     json_t* d = json_object_get(e, "detail");
     std::string detail(json_string_value(d), json_string_length(d));
-    EXPECT_NE(detail.find(std::string("nul\0 ctl\x01", 9)), std::string::npos);
-    EXPECT_NE(detail.find("quote\""), std::string::npos);
-    EXPECT_NE(detail.find("end"), std::string::npos);
+    // The NUL and the invalid bytes as U+FFFD; the rest as it was.
+    EXPECT_EQ(detail, "quote\" backslash\\ nul\xef\xbf\xbd ctl\x01 "
+                      "bad\xef\xbf\xbd\xef\xbf\xbd end");
+}
+
+TEST(Errors, BodyHasNoNulForStrictReaders)
+{
+    std::string body = error_json(ErrorCode::unknown, std::string("m\0", 2),
+                                  std::string("before\0after", 12));
+    EXPECT_EQ(body.find("\\u0000"), std::string::npos) << body;
+    JsonPtr j(json_loadb(body.data(), body.size(), 0, nullptr));
+    ASSERT_TRUE(j) << body;
+    json_t* e = only_error(j.get());
+    EXPECT_STREQ(json_string_value(json_object_get(e, "detail")),
+                 "before\xef\xbf\xbd"
+                 "after");
 }
 
 } // namespace

@@ -115,6 +115,54 @@ TEST(QueueSchema, FailureCarriesDetail)
     EXPECT_NE(body.find("builder for 'x.drv' failed"), std::string::npos);
 }
 
+// The bug: a build that printed a NUL made a result its readers refused,
+// so the waiting clients never heard of the failure.
+TEST(QueueSchema, FailurePrintingNulReachesTheWaiters)
+{
+    std::string nix("error: builder failed; last log lines:\n"
+                    "> before\0after\n",
+                    54);
+    Result r = failure_result(key, "Nix could not build 'nulfail'", nix);
+    std::string text = format_result(r);
+    EXPECT_EQ(text.find("\\u0000"), std::string::npos) << text;
+    std::optional<Result> back = parse_result(text);
+    ASSERT_TRUE(back) << text;
+    EXPECT_EQ(back->detail, "error: builder failed; last log lines:\n"
+                            "> before\xef\xbf\xbd"
+                            "after\n");
+    std::string body = result_error_json(*back);
+    EXPECT_NE(body.find("> before\xef\xbf\xbd"
+                        "after"),
+              std::string::npos)
+        << body;
+}
+
+// Results written by an earlier helper, with "\u0000", stay readable for
+// their TTL.
+TEST(QueueSchema, ResultWithEscapedNulIsRead)
+{
+    std::optional<Result> r =
+        parse_result("{\"v\":1,\"key\":\"" + key +
+                     "\",\"ok\":false,\"code\":\"UNKNOWN\",\"message\":\"m\","
+                     "\"detail\":\"before\\u0000after\",\"unknown\":[]}");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->detail, std::string("before\0after", 12));
+    std::string body = result_error_json(*r);
+    EXPECT_EQ(body.find("\\u0000"), std::string::npos) << body;
+    EXPECT_NE(body.find("before\xef\xbf\xbd"
+                        "after"),
+              std::string::npos);
+}
+
+TEST(QueueSchema, InvalidUtf8KeepsTheValidText)
+{
+    Result r = failure_result(key, "m", "caf\xc3\xa9 \xff bad \x1b[1mbold");
+    std::optional<Result> back = parse_result(format_result(r));
+    ASSERT_TRUE(back);
+    // Previously one invalid byte turned every non-ASCII byte into '?'.
+    EXPECT_EQ(back->detail, "caf\xc3\xa9 \xef\xbf\xbd bad \x1b[1mbold");
+}
+
 TEST(QueueSchema, ResultRejectsMalformed)
 {
     EXPECT_FALSE(parse_result("nope"));
