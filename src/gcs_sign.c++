@@ -2,7 +2,7 @@
 
 #include "atomic_file.h"
 #include "digest.h"
-#include "json_ptr.h"
+#include "json.h"
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>

@@ -3,7 +3,7 @@
 #include "gcs_sign.h"
 
 #include "digest.h"
-#include "json_ptr.h"
+#include "json.h"
 
 #include <gtest/gtest.h>
 #include <openssl/bio.h>
@@ -140,10 +140,7 @@ std::string key_json(const std::string& email, const std::string& pem)
     JsonPtr o(json_object());
     json_object_set_new(o.get(), "client_email", json_string(email.c_str()));
     json_object_set_new(o.get(), "private_key", json_string(pem.c_str()));
-    char* text = json_dumps(o.get(), 0);
-    std::string out(text);
-    free(text);
-    return out;
+    return json_dump(o.get(), 0);
 }
 
 std::string vector_pem()

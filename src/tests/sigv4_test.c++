@@ -3,7 +3,7 @@
 #include "sigv4.h"
 
 #include "digest.h"
-#include "json_ptr.h"
+#include "json.h"
 
 #include <gtest/gtest.h>
 
