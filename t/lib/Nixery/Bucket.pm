@@ -115,19 +115,7 @@ sub uuid {
 
 # Run a command to completion: its exit status and output (stdout and
 # stderr together).
-sub capture {
-    my (@argv) = @_;
-    my $pid = open(my $fh, '-|') // croak "fork: $!";
-    if ($pid == 0) {
-        open STDERR, '>&', \*STDOUT;
-        exec @argv;
-        exit 127;
-    }
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-    return ($? >> 8, $out);
-}
+sub capture { Nixery::Test::command(@_) }
 
 # Run a command; croak with its output when it fails.
 sub run_ok {

@@ -150,22 +150,8 @@ sub access_log {
     return $self->{t}->log_lines('logs/access.log', $re, $min);
 }
 
-# Runs a command (argv list, no shell); returns its exit status and its
-# output (stdout and stderr together).
-sub command {
-    my (@argv) = @_;
-    my $pid = open(my $fh, '-|') // croak "fork: $!";
-    if ($pid == 0) {
-        open STDIN, '<', '/dev/null';
-        open STDERR, '>&', \*STDOUT;
-        exec @argv;
-        exit 127;
-    }
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-    return ($? >> 8, $out);
-}
+# Nixery::Test::command, for the tests that import it from here.
+sub command { Nixery::Test::command(@_) }
 
 sub DESTROY { $_[0]->cleanup }
 

@@ -184,6 +184,23 @@ sub read_file {
     return scalar <$fh>;
 }
 
+# Runs a command (argv list, no shell); returns its exit status and its
+# output (stdout and stderr together).
+sub command {
+    my (@argv) = @_;
+    my $pid = open(my $fh, '-|') // croak "fork: $!";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDERR, '>&', \*STDOUT;
+        exec @argv;
+        exit 127;
+    }
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    return ($? >> 8, $out);
+}
+
 # Call $try until $done accepts what it returned (by default: a true value)
 # or $timeout seconds (default 10) have passed; returns the last value.
 sub poll {
