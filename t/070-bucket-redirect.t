@@ -157,10 +157,10 @@ SKIP: {
 
 # A tag the bucket lacks: built through the queue; the image reaches the
 # bucket while the request waits, and is fetched when announced.
-my $wait = $q->background($t->port, 1, GET => '/v2/fresh/manifests/latest');
+my $wait = $q->background(1, '/v2/fresh/manifests/latest');
 ok($q->wait_builds(1), 'the miss became a build');
 my $fresh = $br->add_image(name => 'fresh');
-is($wait->(), '200:', 'the waiting request got the image once announced');
+is($wait->(), "200:\n", 'the waiting request got the image once announced');
 $r = $t->http(GET => '/v2/fresh/manifests/latest');
 ok($r->{body} eq $fresh->{docker}{bytes}, '... the manifest from the bucket');
 $r = $t->http(GET => '/v2/ghost/manifests/latest');
@@ -184,8 +184,11 @@ cmp_ok($took, '<', 3, '... at once');
 my $other_index = Nixery::Fixture->index_path($other->{key});
 ok($t->error_log_lines(qr/nixery: bucket object "\Q$other_index\E": the bucket could not be reached: 502/),
     '... logged with the object and what happened');
-$r = $t->http(HEAD => "/v2/hello/blobs/$layer->{digest}");
+$r = $t->http(HEAD => "/v2/hello/blobs/$hello->{layers}[1]{digest}");
 is($r->{status}, 503, 'blob HEAD: 503');
+is($t->error_code($r), '', '... without a body');
+$r = $t->http(HEAD => "/v2/hello/blobs/$layer->{digest}");
+is($r->{status}, 200, 'blob HEAD asked before: from the example\'s blob cache');
 $r = $t->http(GET => "/v2/hello/blobs/$layer->{digest}");
 is($r->{status}, 307, 'blob GET: still a redirect (signing needs no bucket)');
 

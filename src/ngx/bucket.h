@@ -14,7 +14,7 @@
 //   have is a build miss: the build queue (queue.h), then a new fetch when
 //   the helper announces the image.
 // - blobs are never kept there: `nixery_bucket_blobs redirect` answers GET
-//   with a 307 to a presigned URL and HEAD from a HEAD subrequest;
+//   with a 307 to a presigned URL and HEAD from a header-only subrequest;
 //   `proxy` hands the request to the internal location (proxy_cache keeps
 //   them on the host's disk) and a header filter gives the answer the
 //   registry's headers, or its JSON error.

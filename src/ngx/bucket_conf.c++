@@ -293,8 +293,8 @@ ngx_int_t variable_key(ngx_http_request_t* r, ngx_http_variable_value_t* v,
 }
 
 // Signs for the method nginx sends upstream, which is the request's: the
-// module makes HEAD subrequests itself, and turns a proxied HEAD into a
-// header-only GET (proxy_cache would send GET anyway).
+// module asks for headers only with header-only GETs, never HEAD, since
+// proxy_cache sends GET upstream anyway.
 ngx_int_t variable_url(ngx_http_request_t* r, ngx_http_variable_value_t* v,
                        uintptr_t) noexcept
 try {

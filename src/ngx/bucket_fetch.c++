@@ -1,6 +1,7 @@
 // Bucket mode's answers (bucket.h): manifests and index entries fetched
-// into the local cache with in-memory subrequests, blob redirects, HEAD
-// subrequests, and the internal redirect of proxied blobs.
+// into the local cache with in-memory subrequests, blob redirects, blob
+// HEADs as header-only subrequests, and the internal redirect of proxied
+// blobs.
 //
 // A fetch is a small state machine in the request's pool (Fetch): start()
 // makes an in-memory subrequest into the internal location and takes a
@@ -146,7 +147,7 @@ ngx_int_t fetch_done(ngx_http_request_t* sr, void* data, ngx_int_t rc) noexcept
     return NGX_OK;
 }
 
-// Fetch `object` with an in-memory subrequest (a HEAD one when `head`);
+// Fetch `object` with an in-memory subrequest (headers only when `head`);
 // `next` runs when it ends. Takes a reference on the request: NGX_DONE.
 ngx_int_t start(ngx_http_request_t* r, Fetch& f, std::string object, Step next,
                 bool head = false)
@@ -185,11 +186,11 @@ ngx_int_t start(ngx_http_request_t* r, Fetch& f, std::string object, Step next,
     sr->headers_in.range = nullptr;
     sr->headers_in.if_range = nullptr;
     sr->headers_in.authorization = nullptr;
-    if (head) {
-        sr->method = NGX_HTTP_HEAD;
-        ngx_str_set(&sr->method_name, "HEAD");
-        sr->header_only = 1;
-    }
+    // A HEAD is a header-only GET: with proxy_cache in the location nginx
+    // sends GET upstream whatever the method, and the URL is signed for
+    // what is sent. Without a cache the body is not read: the upstream
+    // connection is closed after the headers.
+    sr->header_only = head ? 1 : 0;
     r->main->count++;
     return NGX_DONE;
 }
