@@ -5,9 +5,10 @@
 // here; the handler only routes. Serving from storage is in src/ngx/serve.h,
 // manifests by tag (the index, else the build queue) in src/ngx/tag.h, the
 // build queue in src/ngx/queue.h, error responses in src/ngx/response.h, and
-// the plain C++ core in src/.
+// serving from a bucket in src/ngx/bucket.h, and the plain C++ core in src/.
 #include "ngx/ngx.h"
 
+#include "ngx/bucket.h"
 #include "ngx/module.h"
 #include "ngx/response.h"
 #include "ngx/serve.h"
@@ -26,6 +27,8 @@ namespace {
 using nixery::LocConf;
 using nixery::MainConf;
 
+ngx_int_t preconfiguration(ngx_conf_t* cf) noexcept;
+ngx_int_t postconfiguration(ngx_conf_t* cf) noexcept;
 void* create_main_conf(ngx_conf_t* cf) noexcept;
 char* init_main_conf(ngx_conf_t* cf, void* conf) noexcept;
 ngx_int_t init_process(ngx_cycle_t* cycle) noexcept;
@@ -49,6 +52,33 @@ ngx_command_t commands[] = {
          NGX_CONF_TAKE1,
      ngx_conf_set_str_slot, NGX_HTTP_LOC_CONF_OFFSET,
      offsetof(LocConf, storage), nullptr},
+    {ngx_string("nixery_bucket"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_1MORE,
+     nixery::bucket_set, NGX_HTTP_LOC_CONF_OFFSET, offsetof(LocConf, bucket),
+     nullptr},
+    {ngx_string("nixery_bucket_credentials"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_TAKE1,
+     nixery::bucket_set_credentials, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(LocConf, bucket), nullptr},
+    {ngx_string("nixery_bucket_blobs"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_TAKE1,
+     ngx_conf_set_enum_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(LocConf, bucket) + offsetof(nixery::BucketConf, blobs),
+     nixery::bucket_blobs_modes},
+    {ngx_string("nixery_bucket_redirect_ttl"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_TAKE1,
+     ngx_conf_set_sec_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(LocConf, bucket) + offsetof(nixery::BucketConf, redirect_ttl),
+     nullptr},
+    {ngx_string("nixery_bucket_location"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_TAKE1,
+     nixery::bucket_set_location, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(LocConf, bucket), nullptr},
     {ngx_string("nixery_index_cache"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE12,
      nixery::index_cache_set, NGX_HTTP_MAIN_CONF_OFFSET,
      offsetof(MainConf, index_cache), nullptr},
@@ -74,14 +104,14 @@ ngx_command_t commands[] = {
 };
 
 ngx_http_module_t module_ctx = {
-    nullptr,          // preconfiguration
-    nullptr,          // postconfiguration
-    create_main_conf, // create main configuration
-    init_main_conf,   // init main configuration
-    nullptr,          // create server configuration
-    nullptr,          // merge server configuration
-    create_loc_conf,  // create location configuration
-    merge_loc_conf,   // merge location configuration
+    preconfiguration,  // preconfiguration
+    postconfiguration, // postconfiguration
+    create_main_conf,  // create main configuration
+    init_main_conf,    // init main configuration
+    nullptr,           // create server configuration
+    nullptr,           // merge server configuration
+    create_loc_conf,   // create location configuration
+    merge_loc_conf,    // merge location configuration
 };
 
 } // namespace
@@ -103,6 +133,16 @@ ngx_module_t ngx_http_nixery_module = {NGX_MODULE_V1,
 }
 
 namespace {
+
+ngx_int_t preconfiguration(ngx_conf_t* cf) noexcept
+{
+    return nixery::bucket_add_variables(cf);
+}
+
+ngx_int_t postconfiguration(ngx_conf_t* cf) noexcept
+{
+    return nixery::bucket_init_filters(cf);
+}
 
 void* create_main_conf(ngx_conf_t* cf) noexcept
 {
@@ -152,6 +192,7 @@ void* create_loc_conf(ngx_conf_t* cf) noexcept
         return nullptr;
     }
     conf->enable = NGX_CONF_UNSET;
+    nixery::bucket_conf_create(&conf->bucket);
     return conf;
 }
 
@@ -161,6 +202,10 @@ char* merge_loc_conf(ngx_conf_t* cf, void* parent, void* child) noexcept
     auto* conf = static_cast<LocConf*>(child);
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_str_value(conf->storage, prev->storage, "");
+    if (nixery::bucket_conf_merge(cf, &prev->bucket, &conf->bucket) !=
+        NGX_CONF_OK) {
+        return static_cast<char*>(NGX_CONF_ERROR);
+    }
     if (!conf->enable) {
         return NGX_CONF_OK;
     }
@@ -252,8 +297,17 @@ try {
     case nixery::RouteKind::manifest_by_tag:
         return nixery::serve_manifest_by_tag(r, route);
     case nixery::RouteKind::manifest_by_digest:
+        if (nixery::bucket_enabled(r)) {
+            rc = nixery::serve_stored_manifest(r, route.reference);
+            return rc != NGX_DECLINED
+                       ? rc
+                       : nixery::bucket_fetch_manifest(r, route.reference);
+        }
         return nixery::serve_manifest_by_digest(r, route.reference);
     case nixery::RouteKind::blob:
+        if (nixery::bucket_enabled(r)) {
+            return nixery::bucket_serve_blob(r, route.reference);
+        }
         return nixery::serve_blob(r, route.reference);
     case nixery::RouteKind::tags_list:
         return nixery::send_json(r, NGX_HTTP_OK,

@@ -8,6 +8,7 @@
 
 #include "ngx/ngx.h"
 
+#include "ngx/bucket.h"
 #include "ngx/queue.h"
 #include "ngx/worker.h"
 
@@ -24,6 +25,9 @@ struct LocConf {
     ngx_flag_t enable;
     // `nixery_storage PATH;`: the storage root, absolute after merging.
     ngx_str_t storage;
+    // nixery_bucket and its companions (bucket.h): in bucket mode the
+    // storage root is this host's local cache.
+    BucketConf bucket;
 };
 // nginx allocates it from the configuration pool and never destroys it.
 static_assert(std::is_trivially_destructible_v<LocConf>);

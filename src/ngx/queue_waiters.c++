@@ -3,6 +3,7 @@
 // request parked on a key, each finalized exactly once.
 #include "ngx/queue_client.h"
 
+#include "ngx/bucket.h"
 #include "ngx/response.h"
 #include "ngx/serve.h"
 #include "ngx/stats.h"
@@ -33,6 +34,10 @@ ngx_int_t answer(ngx_http_request_t* r, std::string_view key,
                          queue::result_error_json(*result));
     }
     ngx_int_t rc = serve_from_index(r, key);
+    if (rc == NGX_DECLINED && bucket_enabled(r)) {
+        // Fetched into the local cache, then served (counted there).
+        return bucket_fetch_built(r, key);
+    }
     if (rc != NGX_DECLINED) {
         stat_add(Stat::built);
         return rc;

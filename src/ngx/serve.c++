@@ -262,6 +262,31 @@ try {
 
 ngx_int_t serve_manifest_by_digest(ngx_http_request_t* r,
                                    std::string_view hex) noexcept
+{
+    ngx_int_t rc = serve_stored_manifest(r, hex);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+    return send_error(r, ErrorCode::manifest_unknown);
+}
+
+ManifestKind requested_manifest_kind(ngx_http_request_t* r)
+{
+    return choose_manifest_kind(accept_lines(r));
+}
+
+bool stored_file_exists(ngx_http_request_t* r, std::string_view relative)
+{
+    ngx_str_t path;
+    if (!storage_path(r, relative, path)) {
+        return false;
+    }
+    ngx_file_info_t fi;
+    return ngx_file_info(path.data, &fi) != NGX_FILE_ERROR;
+}
+
+ngx_int_t serve_stored_manifest(ngx_http_request_t* r,
+                                std::string_view hex) noexcept
 try {
     for (ManifestKind kind : all_manifest_kinds) {
         ngx_str_t path;
@@ -278,7 +303,7 @@ try {
             return internal_error(r);
         }
     }
-    return send_error(r, ErrorCode::manifest_unknown);
+    return NGX_DECLINED;
 } catch (const std::exception& e) {
     return fail_request(r, "serving a manifest by digest", e.what());
 } catch (...) {

@@ -14,6 +14,8 @@
 
 #include "ngx/ngx.h"
 
+#include "media_types.h"
+
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -28,6 +30,17 @@ ngx_int_t serve_blob(ngx_http_request_t* r, std::string_view hex) noexcept;
 // kind's media type, or 404 MANIFEST_UNKNOWN. `hex` must be validated.
 ngx_int_t serve_manifest_by_digest(ngx_http_request_t* r,
                                    std::string_view hex) noexcept;
+
+// The same, NGX_DECLINED (nothing sent) when no kind holds it.
+ngx_int_t serve_stored_manifest(ngx_http_request_t* r,
+                                std::string_view hex) noexcept;
+
+// The manifest kind the request's Accept header lines choose
+// (choose_manifest_kind() in media_types.h). May throw std::bad_alloc.
+ManifestKind requested_manifest_kind(ngx_http_request_t* r);
+
+// Whether <storage root>/<relative> exists (a stat, no open_file_cache).
+bool stored_file_exists(ngx_http_request_t* r, std::string_view relative);
 
 // Serve the manifest that index/<kk>/<key> names for this request, in the
 // flavour its Accept header lines choose (media_types.h). Returns

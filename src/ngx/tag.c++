@@ -1,5 +1,6 @@
 #include "ngx/tag.h"
 
+#include "ngx/bucket.h"
 #include "ngx/queue.h"
 #include "ngx/response.h"
 #include "ngx/serve.h"
@@ -47,6 +48,10 @@ try {
             stat_add(Stat::tag_hits);
             return rc;
         }
+    }
+    if (bucket_enabled(r)) {
+        // The local cache missed: the bucket may have it (counted there).
+        return bucket_fetch_image(r, parsed.request, key);
     }
     stat_add(Stat::tag_misses);
     return queue_wait_for_image(r, parsed.request, key);

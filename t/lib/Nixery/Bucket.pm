@@ -193,6 +193,33 @@ sub put {
     return $self->curl('-T', $f, $self->url($bucket, $key));
 }
 
+# Upload every file of a storage tree (Nixery::Fixture's layout) under its
+# relative path, index entries last, as the helper publishes; tmp/ is
+# skipped. Returns the keys uploaded.
+sub put_tree {
+    my ($self, $bucket, $root) = @_;
+    my @files;
+    my @dirs = ($root);
+    while (my $d = shift @dirs) {
+        opendir my $dh, $d or croak "$d: $!";
+        for my $e (sort grep { !/^\.\.?$/ } readdir $dh) {
+            my $p = "$d/$e";
+            next if $p eq "$root/tmp";
+            -d $p ? push(@dirs, $p) : push(@files, substr($p, length($root) + 1));
+        }
+    }
+    my @keys = ((grep { !m{^index/} } @files), (grep { m{^index/} } @files));
+    for my $key (@keys) {
+        open my $fh, '<', "$root/$key" or croak "$root/$key: $!";
+        binmode $fh;
+        local $/;
+        my $bytes = <$fh>;
+        my ($status, $body) = $self->put($bucket, $key, $bytes);
+        croak "put $key: $status $body" unless $status == 200;
+    }
+    return @keys;
+}
+
 sub get {
     my ($self, $bucket, $key) = @_;
     return $self->curl($self->url($bucket, $key));
