@@ -1,12 +1,14 @@
 // nixery-assemble: assemble one image from a closure file into a storage
-// root, without Nix or Redis. For tests, benchmarks and operators who want
-// to publish an image built elsewhere. docs/images.md describes the input
-// and the flags (nixery-assemble --help lists them).
+// root, without Nix (and without Redis unless the collection lock is the
+// Redis one: --gc-lock redis, storage_setup.h). For tests, benchmarks and
+// operators who want to publish an image built elsewhere. docs/images.md
+// describes the input and the flags (nixery-assemble --help lists them).
 //
 // Prints {"key":...,"docker":"sha256:...","oci":"sha256:..."} on success;
 // exits 1 with a JSON log line on stderr on failure, 2 on bad usage.
 #include "base/log.h"
 #include "cmd/flags.h"
+#include "cmd/storage_setup.h"
 #include "image/assemble.h"
 #include "image/popularity.h"
 #include "nix/closure_json.h"
@@ -15,6 +17,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -37,6 +40,7 @@ std::string slurp(const std::string& path)
 // What the command line asks for.
 struct Request {
     AssembleOptions options;
+    cmd::StorageFlags storage;
     std::string closure_file, name, tag = "latest", popularity_source;
     std::vector<std::string> roots, attributes;
 };
@@ -45,9 +49,12 @@ Request parse_flags(int argc, char** argv)
 {
     Request r;
     AssembleOptions& o = r.options;
-    cmd::Flags flags("nixery-assemble",
-                     "--storage DIR --closure FILE --name NAME [options]");
-    flags.text("--storage", &o.storage_root, "DIR", "storage root (required)")
+    cmd::Flags flags(
+        "nixery-assemble", "--storage DIR --closure FILE --name NAME [options]",
+        "environment: NIXERY_REDIS_PASSWORD (and NIXERY_REDIS_USER) for Redis "
+        "AUTH\n");
+    flags
+        .text("--storage", &r.storage.storage, "DIR", "storage root (required)")
         .text("--closure", &r.closure_file, "FILE",
               "closure JSON (docs/images.md; required)")
         .text("--name", &r.name, "NAME", "image name (required)")
@@ -69,10 +76,12 @@ Request parse_flags(int argc, char** argv)
               "package popularity JSON for layering")
         .number("--expires", &o.expires, 0, "UNIX_SECONDS",
                 "when the index entry expires (default 0: never)");
+    cmd::add_lock_flags(flags, &r.storage, true);
     flags.parse_or_exit(argc, argv);
-    if (o.storage_root.empty() || r.closure_file.empty() || r.name.empty()) {
+    if (r.storage.storage.empty() || r.closure_file.empty() || r.name.empty()) {
         flags.fail("--storage, --closure and --name are required");
     }
+    cmd::check_storage_flags(flags, r.storage);
     return r;
 }
 
@@ -93,7 +102,12 @@ int run(int argc, char** argv)
     }
     Popularity popularity = load_popularity(r.popularity_source);
     r.options.popularity = &popularity;
-    IndexEntry e = assemble_image(parsed.request, closure, r.options);
+    cmd::set_redis_auth_from_env();
+    std::unique_ptr<Storage> storage = cmd::open_storage(r.storage);
+    std::unique_ptr<CollectionLock> lock =
+        cmd::open_collection_lock(r.storage, *storage);
+    IndexEntry e =
+        assemble_image(*storage, *lock, parsed.request, closure, r.options);
     std::printf("{\"key\":\"%s\",\"docker\":\"sha256:%s\",\"docker_size\":%llu,"
                 "\"oci\":\"sha256:%s\",\"oci_size\":%llu}\n",
                 canonical_key(parsed.request).c_str(), e.docker_hex.c_str(),

@@ -4,6 +4,7 @@
 // docs/redis.md.
 #include "base/log.h"
 #include "cmd/flags.h"
+#include "cmd/storage_setup.h"
 #include "image/popularity.h"
 #include "nix/package_source.h"
 #include "queue/builder.h"
@@ -28,7 +29,8 @@ using namespace std::chrono_literals;
 // The command line: the daemon's options and how to build.
 struct HelperFlags {
     queue::DaemonOptions daemon;
-    SourceSettings source; // --channel, --pkgs-repo, --pkgs-path
+    cmd::StorageFlags storage; // --storage, --gc-lock (--redis: daemon's)
+    SourceSettings source;     // --channel, --pkgs-repo, --pkgs-path
     std::string nix_dir, gc_roots, popularity;
     std::size_t layer_budget = 94;
     std::chrono::seconds build_timeout{600};
@@ -52,7 +54,7 @@ HelperFlags parse_flags(int argc, char** argv)
     flags
         .text("--redis", &d.redis, "ADDR",
               "Redis: host:port or unix:/path (default 127.0.0.1:6379)")
-        .text("--storage", &d.storage_root, "DIR",
+        .text("--storage", &f.storage.storage, "DIR",
               "storage root shared with nginx (required)")
         .number("--concurrency", &d.concurrency, 1, "N",
                 "images built at once (default 1)")
@@ -91,10 +93,10 @@ HelperFlags parse_flags(int argc, char** argv)
               "running Nix")
         .number("--fake-delay-ms", &f.fake_delay, 0, "MS",
                 "TEST AID: make each fake build take MS");
+    cmd::add_lock_flags(flags, &f.storage, false);
     flags.parse_or_exit(argc, argv);
-    if (d.storage_root.empty()) {
-        flags.fail("--storage is required");
-    }
+    cmd::check_storage_flags(flags, f.storage);
+    f.storage.redis = d.redis; // the Redis lock uses the queue's Redis
     try {
         f.build_timeout = std::chrono::seconds(
             cmd::parse_number("--build-timeout", build_timeout, 1,
@@ -105,29 +107,19 @@ HelperFlags parse_flags(int argc, char** argv)
     return f;
 }
 
-// Redis credentials come from the environment, not the command line (which
-// every local user can read): NIXERY_REDIS_PASSWORD, and with Redis 6
-// ACLs NIXERY_REDIS_USER.
-void set_redis_auth_from_env()
-{
-    if (const char* pass = std::getenv("NIXERY_REDIS_PASSWORD");
-        pass && *pass) {
-        const char* user = std::getenv("NIXERY_REDIS_USER");
-        queue::RedisClient::set_auth(user ? user : "", pass);
-    }
-}
-
 // The builder the flags ask for; sets daemon.pinned to match its source.
 // Exits 2 when the package source or the popularity cannot be used.
-queue::Builder make_builder(HelperFlags& f)
+// `storage` and `lock` outlive the builder.
+queue::Builder make_builder(HelperFlags& f, Storage& storage,
+                            CollectionLock& lock)
 {
     queue::DaemonOptions& d = f.daemon;
     if (!f.fake_builder.empty()) {
         d.pinned = [](const std::string& tag) { return is_commit(tag); };
         log::warn("fake builder in use (test aid): no Nix, made-up images",
                   {{"dir", f.fake_builder}});
-        return queue::make_fake_builder(
-            {f.fake_builder, d.storage_root, f.fake_delay});
+        return queue::make_fake_builder({f.fake_builder, f.fake_delay},
+                                        storage);
     }
     NixBuilderOptions nix;
     try {
@@ -142,16 +134,16 @@ queue::Builder make_builder(HelperFlags& f)
     nix.nix.nix_dir = f.nix_dir;
     nix.nix.timeout = f.build_timeout;
     nix.nix.gc_roots_dir = f.gc_roots;
-    nix.storage_root = d.storage_root;
     nix.layer_budget = f.layer_budget;
     PackageSource source = nix.source;
     d.pinned = [source](const std::string& tag) { return source.pinned(tag); };
-    return make_nix_builder(std::move(nix));
+    return make_nix_builder(std::move(nix), storage, lock);
 }
 
 // Runs the daemon until SIGTERM or SIGINT; a second signal hands the
 // running builds back instead of waiting for them.
-int run_until_signalled(queue::DaemonOptions options, queue::Builder builder)
+int run_until_signalled(queue::DaemonOptions options, Storage& storage,
+                        queue::Builder builder)
 {
     // Signals are taken synchronously by the main thread only.
     sigset_t set;
@@ -161,7 +153,7 @@ int run_until_signalled(queue::DaemonOptions options, queue::Builder builder)
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
-    queue::Daemon daemon(std::move(options), std::move(builder));
+    queue::Daemon daemon(std::move(options), storage, std::move(builder));
     daemon.start();
 
     int sig = 0;
@@ -192,7 +184,19 @@ int main(int argc, char** argv)
         lvl && std::strcmp(lvl, "debug") == 0) {
         log::set_level(log::Level::debug);
     }
-    set_redis_auth_from_env();
-    queue::Builder builder = make_builder(flags);
-    return run_until_signalled(std::move(flags.daemon), std::move(builder));
+    cmd::set_redis_auth_from_env();
+    std::unique_ptr<Storage> storage;
+    std::unique_ptr<CollectionLock> lock;
+    try {
+        storage = cmd::open_storage(flags.storage);
+        lock = cmd::open_collection_lock(flags.storage, *storage);
+    } catch (const std::exception& e) {
+        std::cerr << "nixery-helper: " << e.what() << "\n";
+        return 2;
+    }
+    log::info("storage",
+              {{"storage", storage->describe()}, {"lock", lock->describe()}});
+    queue::Builder builder = make_builder(flags, *storage, *lock);
+    return run_until_signalled(std::move(flags.daemon), *storage,
+                               std::move(builder));
 }

@@ -1,6 +1,5 @@
 #include "image/assemble.h"
 
-#include "atomic_file.h"
 #include "base/log.h"
 #include "digest.h"
 #include "image/image_config.h"
@@ -53,10 +52,10 @@ bool wants_bash(const ImageRequest& request, const Closure& closure)
                        is_bash);
 }
 
-BlobInfo build_store_layer(const Layer& layer, const AssembleOptions& o,
-                           CompressionPool& pool)
+BlobInfo build_store_layer(Storage& storage, const Layer& layer,
+                           const AssembleOptions& o, CompressionPool& pool)
 {
-    LayerWriter w(o.storage_root, &pool);
+    LayerWriter w(storage, &pool);
     w.add_directory("nix", 0755);
     w.add_directory("nix/store", 0755);
     for (const std::string& p : layer.paths) {
@@ -65,10 +64,10 @@ BlobInfo build_store_layer(const Layer& layer, const AssembleOptions& o,
     return w.finish();
 }
 
-BlobInfo build_symlink_layer(const Closure& closure, const AssembleOptions& o,
-                             CompressionPool& pool)
+BlobInfo build_symlink_layer(Storage& storage, const Closure& closure,
+                             const AssembleOptions& o, CompressionPool& pool)
 {
-    LayerWriter w(o.storage_root, &pool);
+    LayerWriter w(storage, &pool);
     for (const TreeEntry& e : symlink_layer_entries(closure, o.store_prefix)) {
         switch (e.kind) {
         case TreeEntry::Kind::directory:
@@ -85,10 +84,10 @@ BlobInfo build_symlink_layer(const Closure& closure, const AssembleOptions& o,
     return w.finish();
 }
 
-Descriptor publish_blob(const std::string& root, std::string_view bytes)
+Descriptor publish_blob(Storage& storage, std::string_view bytes)
 {
     Descriptor d{sha256_hex(bytes), bytes.size()};
-    publish_file(root, blob_path(d.digest_hex), bytes);
+    storage.put(blob_path(d.digest_hex), bytes);
     return d;
 }
 
@@ -127,14 +126,13 @@ struct LayerPlan {
     std::vector<std::size_t> to_build;
 };
 
-LayerPlan plan_layers(const std::vector<Layer>& layers,
-                      const std::string& storage_root)
+LayerPlan plan_layers(Storage& storage, const std::vector<Layer>& layers)
 {
     LayerPlan plan;
     plan.blobs.resize(layers.size());
     for (std::size_t i = 0; i < layers.size(); ++i) {
         plan.ids.push_back(layer_id(layers[i].paths));
-        plan.blobs[i] = load_cached_layer(storage_root, plan.ids[i]);
+        plan.blobs[i] = load_cached_layer(storage, plan.ids[i]);
         if (!plan.blobs[i]) {
             plan.to_build.push_back(i);
         }
@@ -149,8 +147,9 @@ LayerPlan plan_layers(const std::vector<Layer>& layers,
 // Builds the layers the plan lacks (storing each in the layer cache) on
 // worker threads and the symlink layer on this one; returns the symlink
 // layer. The first error is rethrown once every thread has stopped.
-BlobInfo build_layers(const std::vector<Layer>& layers, LayerPlan& plan,
-                      const Closure& closure, const AssembleOptions& options)
+BlobInfo build_layers(Storage& storage, const std::vector<Layer>& layers,
+                      LayerPlan& plan, const Closure& closure,
+                      const AssembleOptions& options)
 {
     unsigned threads = options.threads != 0
                            ? options.threads
@@ -171,8 +170,9 @@ BlobInfo build_layers(const std::vector<Layer>& layers, LayerPlan& plan,
             }
             std::size_t i = plan.to_build[k];
             try {
-                BlobInfo b = build_store_layer(layers[i], options, compression);
-                store_cached_layer(options.storage_root, plan.ids[i], b,
+                BlobInfo b =
+                    build_store_layer(storage, layers[i], options, compression);
+                store_cached_layer(storage, plan.ids[i], b,
                                    layers[i].paths.size());
                 log::debug("layer built", {{"layer", plan.ids[i]},
                                            {"digest", b.digest_hex},
@@ -190,7 +190,7 @@ BlobInfo build_layers(const std::vector<Layer>& layers, LayerPlan& plan,
     }
     BlobInfo symlinks;
     try {
-        symlinks = build_symlink_layer(closure, options, compression);
+        symlinks = build_symlink_layer(storage, closure, options, compression);
     } catch (...) {
         error.record(std::current_exception());
     }
@@ -200,8 +200,10 @@ BlobInfo build_layers(const std::vector<Layer>& layers, LayerPlan& plan,
 }
 
 // The image config and both manifests, then (last: only now is the image
-// visible to the module) the index entry.
-IndexEntry publish_image(const ImageRequest& request, const Closure& closure,
+// visible to the module) the index entry, once `held` says that the
+// collector cannot have run meanwhile.
+IndexEntry publish_image(Storage& storage, const LockHold& held,
+                         const ImageRequest& request, const Closure& closure,
                          const std::vector<Layer>& layers,
                          const LayerPlan& plan, const BlobInfo& symlinks,
                          const AssembleOptions& options)
@@ -221,27 +223,28 @@ IndexEntry publish_image(const ImageRequest& request, const Closure& closure,
          "/etc/ssl/certs"});
     descriptors.push_back({symlinks.digest_hex, symlinks.size});
 
-    Descriptor config = publish_blob(
-        options.storage_root, image_config_json(request.arch, config_layers,
+    Descriptor config =
+        publish_blob(storage, image_config_json(request.arch, config_layers,
                                                 wants_bash(request, closure)));
     IndexEntry entry;
     entry.expires = options.expires;
     for (ManifestKind kind : all_manifest_kinds) {
         std::string m = manifest_json(kind, config, descriptors);
         std::string hex = sha256_hex(m);
-        publish_file(options.storage_root, manifest_path(kind, hex), m);
+        storage.put(manifest_path(kind, hex), m);
         (kind == ManifestKind::oci ? entry.oci_hex : entry.docker_hex) = hex;
         (kind == ManifestKind::oci ? entry.oci_size : entry.docker_size) =
             m.size();
     }
-    publish_file(options.storage_root, index_path(canonical_key(request)),
-                 format_index_entry(entry));
+    held.check();
+    storage.put(index_path(canonical_key(request)), format_index_entry(entry));
     return entry;
 }
 
 } // namespace
 
-IndexEntry assemble_image(const ImageRequest& request, const Closure& closure,
+IndexEntry assemble_image(Storage& storage, CollectionLock& lock,
+                          const ImageRequest& request, const Closure& closure,
                           const AssembleOptions& options)
 {
     auto started = std::chrono::steady_clock::now();
@@ -254,11 +257,11 @@ IndexEntry assemble_image(const ImageRequest& request, const Closure& closure,
     std::vector<Layer> layers =
         group_layers(closure, options.popularity, options.layer_budget);
     // From the layer cache lookups to the index entry: nixery-gc waits.
-    StorageLock collector = StorageLock::shared(options.storage_root);
-    LayerPlan plan = plan_layers(layers, options.storage_root);
-    BlobInfo symlinks = build_layers(layers, plan, closure, options);
-    IndexEntry entry =
-        publish_image(request, closure, layers, plan, symlinks, options);
+    std::unique_ptr<LockHold> held = lock.shared();
+    LayerPlan plan = plan_layers(storage, layers);
+    BlobInfo symlinks = build_layers(storage, layers, plan, closure, options);
+    IndexEntry entry = publish_image(storage, *held, request, closure, layers,
+                                     plan, symlinks, options);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - started)
                   .count();

@@ -3,13 +3,16 @@
 // Groups the closure into layers (layering.h), writes each layer tarball
 // once (cached by its store-path set in storage), builds the symlink layer,
 // the image config and both manifests (Docker schema 2 and OCI), publishes
-// everything atomically under the storage root, and writes the index entry
-// for the request last. See docs/images.md.
+// everything into storage (storage/storage.h), and writes the index entry
+// for the request last, all under the collection lock held shared
+// (storage/lock.h). See docs/images.md.
 #pragma once
 
 #include "base/closure.h"
 #include "image/popularity.h"
 #include "image_request.h"
+#include "storage/lock.h"
+#include "storage/storage.h"
 #include "storage_layout.h"
 
 #include <cstddef>
@@ -19,7 +22,6 @@
 namespace nixery {
 
 struct AssembleOptions {
-    std::string storage_root;
     // Where store paths are read from on disk: "<store_prefix><path>".
     // Empty for the real /nix/store; tests point it at a temp tree.
     std::string store_prefix;
@@ -30,10 +32,13 @@ struct AssembleOptions {
     std::int64_t expires = 0;
 };
 
-// Assemble and publish; returns the index entry written for the request.
-// Throws std::runtime_error (or std::system_error) on failure; nothing
-// becomes visible under index/ unless the whole image is stored.
-IndexEntry assemble_image(const ImageRequest& request, const Closure& closure,
+// Assemble and publish into `storage`, holding `lock` shared from the
+// first layer cache lookup to the index entry; returns the index entry
+// written for the request. Throws std::runtime_error (or std::system_error,
+// StorageError) on failure; nothing becomes visible under index/ unless the
+// whole image is stored.
+IndexEntry assemble_image(Storage& storage, CollectionLock& lock,
+                          const ImageRequest& request, const Closure& closure,
                           const AssembleOptions& options);
 
 } // namespace nixery

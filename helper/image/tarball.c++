@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <system_error>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace nixery {
@@ -41,10 +42,74 @@ struct EntryDeleter {
 };
 using Entry = std::unique_ptr<archive_entry, EntryDeleter>;
 
+// The layer's bytes on their way into storage: a file of its own under
+// Storage::local_tmp(), removed unless handed to put_file().
+class LocalFile {
+  public:
+    explicit LocalFile(const std::string& dir)
+    {
+        make_directories(dir); // an operator may have removed it
+        std::string templ = dir + "/layer.XXXXXX";
+        fd_ = ::mkostemp(templ.data(), O_CLOEXEC);
+        if (fd_ < 0) {
+            throw_errno("mkstemp in " + dir);
+        }
+        path_ = std::move(templ);
+    }
+    ~LocalFile()
+    {
+        close();
+        if (!path_.empty()) {
+            ::unlink(path_.c_str());
+        }
+    }
+    LocalFile(const LocalFile&) = delete;
+    LocalFile& operator=(const LocalFile&) = delete;
+
+    int fd() const noexcept { return fd_; }
+
+    void write(const void* data, std::size_t size)
+    {
+        const char* p = static_cast<const char*>(data);
+        while (size > 0) {
+            ssize_t n = ::write(fd_, p, size);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n < 0) {
+                throw_errno("write " + path_);
+            }
+            p += n;
+            size -= static_cast<std::size_t>(n);
+        }
+    }
+
+    // Closed, and no longer this object's to remove: put_file() removes
+    // it, and its name may be another writer's once it is gone.
+    std::string hand_over()
+    {
+        close();
+        return std::exchange(path_, {});
+    }
+
+  private:
+    void close() noexcept
+    {
+        if (fd_ >= 0) {
+            ::close(fd_);
+            fd_ = -1;
+        }
+    }
+
+    std::string path_;
+    int fd_ = -1;
+};
+
 } // namespace
 
 struct LayerWriter::State {
-    AtomicFile file;
+    Storage& storage;
+    LocalFile file;
     Sha256 tar_hash;
     Sha256 gz_hash;
     std::uint64_t gz_size = 0;
@@ -56,15 +121,16 @@ struct LayerWriter::State {
     std::exception_ptr error; // thrown inside a libarchive callback
     bool finished = false;
 
-    State(const std::string& root, CompressionPool* pool)
-        : file(root), gzip(
-                          [this](const std::uint8_t* p, std::size_t n) {
-                              gz_hash.update(p, n);
-                              file.write(p, n);
-                              gz_size += n;
-                              start_writeback();
-                          },
-                          pool)
+    State(Storage& s, CompressionPool* pool)
+        : storage(s), file(s.local_tmp()),
+          gzip(
+              [this](const std::uint8_t* p, std::size_t n) {
+                  gz_hash.update(p, n);
+                  file.write(p, n);
+                  gz_size += n;
+                  start_writeback();
+              },
+              pool)
     {
         pending.reserve(tar_chunk);
     }
@@ -157,8 +223,8 @@ struct LayerWriter::State {
     }
 };
 
-LayerWriter::LayerWriter(const std::string& storage_root, CompressionPool* pool)
-    : state_(std::make_unique<State>(storage_root, pool))
+LayerWriter::LayerWriter(Storage& storage, CompressionPool* pool)
+    : state_(std::make_unique<State>(storage, pool))
 {
     State& s = *state_;
     s.read_buf.resize(read_chunk);
@@ -312,7 +378,7 @@ BlobInfo LayerWriter::finish()
     info.diff_id_hex = s.tar_hash.hex_digest();
     info.digest_hex = s.gz_hash.hex_digest();
     info.size = s.gz_size;
-    s.file.commit(blob_path(info.digest_hex));
+    s.storage.put_file(blob_path(info.digest_hex), s.file.hand_over());
     return info;
 }
 

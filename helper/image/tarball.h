@@ -17,6 +17,7 @@
 
 #include "image/gzip.h"
 #include "storage/blob.h"
+#include "storage/storage.h"
 
 #include <cstdint>
 #include <memory>
@@ -30,10 +31,10 @@ inline constexpr std::int64_t layer_mtime = 1;
 
 class LayerWriter {
   public:
-    // Streams into a temporary file under <storage_root>/tmp; compresses
-    // on `pool` when given (the bytes are the same either way).
-    explicit LayerWriter(const std::string& storage_root,
-                         CompressionPool* pool = nullptr);
+    // Streams into a temporary file under storage.local_tmp(); compresses
+    // on `pool` when given (the bytes are the same either way). `storage`
+    // outlives the writer.
+    explicit LayerWriter(Storage& storage, CompressionPool* pool = nullptr);
     ~LayerWriter();
     LayerWriter(const LayerWriter&) = delete;
     LayerWriter& operator=(const LayerWriter&) = delete;
@@ -56,7 +57,8 @@ class LayerWriter {
     void add_tree(std::string_view name, const std::string& disk_path);
 
     // Close the tar and gzip streams, publish the blob at
-    // blobs/sha256/<hh>/<digest> and return its digests and size.
+    // blobs/sha256/<hh>/<digest> (Storage::put_file) and return its
+    // digests and size.
     BlobInfo finish();
 
   private:

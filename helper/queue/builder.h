@@ -9,6 +9,7 @@
 
 #include "errors.h"
 #include "image_request.h"
+#include "storage/storage.h"
 
 #include <chrono>
 #include <cstdint>
@@ -51,9 +52,9 @@ using Builder =
 // first sleeps `delay`.
 struct FakeBuilderOptions {
     std::string dir;
-    std::string storage_root;
     std::chrono::milliseconds delay{0};
 };
-Builder make_fake_builder(FakeBuilderOptions options);
+// Publishes into `storage`, which outlives the builder.
+Builder make_fake_builder(FakeBuilderOptions options, Storage& storage);
 
 } // namespace nixery::queue

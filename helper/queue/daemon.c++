@@ -1,6 +1,5 @@
 #include "queue/daemon.h"
 
-#include "atomic_file.h"
 #include "base/log.h"
 #include "queue_schema.h"
 #include "storage_layout.h"
@@ -40,11 +39,17 @@ std::string default_helper_id()
 }
 
 // An index entry that still serves the request, if storage has one: a
-// duplicate job (enqueued just after a build finished) costs no build.
-bool already_built(const std::string& root, const std::string& key)
+// duplicate job (enqueued just after a build finished) costs no build. An
+// entry that cannot be read is no entry: the build rewrites it.
+bool already_built(Storage& storage, const std::string& key)
 {
-    std::optional<std::string> text =
-        read_small_file(root + "/" + index_path(key), max_index_entry_size);
+    std::optional<std::string> text;
+    try {
+        text = storage.get(index_path(key), max_index_entry_size);
+    } catch (const StorageError& e) {
+        log::warn("index entry unreadable: building",
+                  {{"key", key}, {"error", e.what()}});
+    }
     std::optional<IndexEntry> entry =
         text ? parse_index_entry(*text) : std::nullopt;
     return entry && !entry->expired(unix_now());
@@ -89,8 +94,9 @@ std::vector<std::string> cached_unknown(RedisClient& redis,
 
 } // namespace
 
-Daemon::Daemon(DaemonOptions options, Builder builder)
-    : options_(std::move(options)), builder_(std::move(builder))
+Daemon::Daemon(DaemonOptions options, Storage& storage, Builder builder)
+    : options_(std::move(options)), storage_(storage),
+      builder_(std::move(builder))
 {
     if (options_.helper_id.empty()) {
         options_.helper_id = default_helper_id();
@@ -352,7 +358,7 @@ Daemon::Verdict Daemon::judge(RedisClient& redis, const Entry& entry,
                                "the job's name, tag and key disagree "
                                "(module and helper of different versions?)")};
     }
-    if (already_built(options_.storage_root, job.key)) {
+    if (already_built(storage_, job.key)) {
         return {"cached", ok_result(job.key)};
     }
     const ImageRequest& request = parsed.request;

@@ -15,6 +15,7 @@
 #include "queue/builder.h"
 #include "queue/redis.h"
 #include "queue_schema.h"
+#include "storage/storage.h"
 
 #include <atomic>
 #include <chrono>
@@ -32,8 +33,7 @@
 namespace nixery::queue {
 
 struct DaemonOptions {
-    std::string redis;        // "host:port" or "unix:/path"
-    std::string storage_root; // checked for an index entry before building
+    std::string redis; // "host:port" or "unix:/path"
     unsigned concurrency = 1;
     std::chrono::seconds heartbeat{5};
     std::chrono::seconds unknown_ttl{60};
@@ -48,7 +48,9 @@ struct DaemonOptions {
 
 class Daemon {
   public:
-    Daemon(DaemonOptions options, Builder builder);
+    // `storage` (checked for an index entry before building: a duplicate
+    // job costs no build) outlives the daemon.
+    Daemon(DaemonOptions options, Storage& storage, Builder builder);
     ~Daemon(); // stops (gracefully) and joins if still running
     Daemon(const Daemon&) = delete;
     Daemon& operator=(const Daemon&) = delete;
@@ -90,6 +92,7 @@ class Daemon {
     std::chrono::milliseconds claim_idle() const;
 
     DaemonOptions options_;
+    Storage& storage_;
     Builder builder_;
     std::vector<std::thread> threads_;
     std::atomic<bool> stopping_{false};

@@ -1,6 +1,5 @@
 #include "queue/builder.h"
 
-#include "atomic_file.h"
 #include "digest.h"
 #include "storage_layout.h"
 
@@ -38,7 +37,7 @@ std::string descriptor(std::string_view media_type, const std::string& hex,
            ",\"digest\":\"sha256:" + hex + "\"}";
 }
 
-IndexEntry publish(const std::string& root, const ImageRequest& request,
+IndexEntry publish(Storage& storage, const ImageRequest& request,
                    std::int64_t expires)
 {
     std::string layer = "fake layer:";
@@ -47,7 +46,7 @@ IndexEntry publish(const std::string& root, const ImageRequest& request,
     }
     layer += "\n";
     std::string layer_hex = sha256_hex(layer);
-    publish_file(root, blob_path(layer_hex), layer);
+    storage.put(blob_path(layer_hex), layer);
 
     std::string config = "{\"architecture\":\"" +
                          std::string(arch_name(request.arch)) +
@@ -55,7 +54,7 @@ IndexEntry publish(const std::string& root, const ImageRequest& request,
                          "\"diff_ids\":[\"sha256:" +
                          layer_hex + "\"]}}";
     std::string config_hex = sha256_hex(config);
-    publish_file(root, blob_path(config_hex), config);
+    storage.put(blob_path(config_hex), config);
 
     IndexEntry entry;
     entry.expires = expires;
@@ -77,7 +76,7 @@ IndexEntry publish(const std::string& root, const ImageRequest& request,
             ",\"layers\":[" + descriptor(k.layer, layer_hex, layer.size()) +
             "]}";
         std::string hex = sha256_hex(manifest);
-        publish_file(root, manifest_path(k.kind, hex), manifest);
+        storage.put(manifest_path(k.kind, hex), manifest);
         if (k.kind == ManifestKind::oci) {
             entry.oci_hex = hex;
             entry.oci_size = manifest.size();
@@ -88,18 +87,17 @@ IndexEntry publish(const std::string& root, const ImageRequest& request,
     }
     // The index entry last: readers never find an entry whose manifests are
     // not yet stored.
-    publish_file(root, index_path(canonical_key(request)),
-                 format_index_entry(entry));
+    storage.put(index_path(canonical_key(request)), format_index_entry(entry));
     return entry;
 }
 
 } // namespace
 
-Builder make_fake_builder(FakeBuilderOptions options)
+Builder make_fake_builder(FakeBuilderOptions options, Storage& storage)
 {
-    return [options = std::move(options)](
-               const ImageRequest& request,
-               const BuildContext& context) -> BuildOutcome {
+    return [options = std::move(options),
+            &storage](const ImageRequest& request,
+                      const BuildContext& context) -> BuildOutcome {
         append_line(options.dir + "/builds", canonical_key(request) + " " +
                                                  request.name + ":" +
                                                  request.tag + "\n");
@@ -126,7 +124,7 @@ Builder make_fake_builder(FakeBuilderOptions options)
                 return out;
             }
         }
-        publish(options.storage_root, request, context.expires);
+        publish(storage, request, context.expires);
         return out;
     };
 }

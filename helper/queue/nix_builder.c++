@@ -30,24 +30,24 @@ std::string utf8_prefix(const std::string& s, std::size_t max)
 
 } // namespace
 
-queue::Builder make_nix_builder(NixBuilderOptions options)
+queue::Builder make_nix_builder(NixBuilderOptions options, Storage& storage,
+                                CollectionLock& lock)
 {
     auto shared = std::make_shared<const NixBuilderOptions>(std::move(options));
-    return [shared](const ImageRequest& request,
-                    const queue::BuildContext& context) {
+    return [shared, &storage, &lock](const ImageRequest& request,
+                                     const queue::BuildContext& context) {
         const NixBuilderOptions& o = *shared;
         queue::BuildOutcome out;
         ResolveResult r = resolve_image(o.source, request, o.nix);
         switch (r.status) {
         case ResolveResult::Status::ok: {
             AssembleOptions a;
-            a.storage_root = o.storage_root;
             a.layer_budget = o.layer_budget;
             a.popularity = &o.popularity;
             a.threads = o.threads;
             a.expires = context.expires;
             // `r` and its GC roots live until assembly has read the store.
-            assemble_image(request, r.closure, a);
+            assemble_image(storage, lock, request, r.closure, a);
             out.status = queue::BuildOutcome::Status::ok;
             break;
         }

@@ -17,7 +17,6 @@ namespace nixery {
 struct NixBuilderOptions {
     PackageSource source;
     NixOptions nix;
-    std::string storage_root;
     std::size_t layer_budget = 94;
     Popularity popularity; // loaded once (popularity.h); empty: all 1
     unsigned threads = 0;  // assembly threads; 0: one per core
@@ -27,6 +26,9 @@ struct NixBuilderOptions {
 // package; failed with a one-line message naming the package and Nix's
 // words as the detail (evaluation, build, timeout). Exceptions (Nix cannot
 // run, assembly fails) propagate: the daemon reports them as failures.
-queue::Builder make_nix_builder(NixBuilderOptions options);
+// Images go into `storage` under `lock` (assemble.h); both outlive the
+// builder.
+queue::Builder make_nix_builder(NixBuilderOptions options, Storage& storage,
+                                CollectionLock& lock);
 
 } // namespace nixery

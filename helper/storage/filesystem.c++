@@ -152,6 +152,11 @@ class FilesystemStorage final : public Storage {
         }
     }
 
+    std::optional<std::string> filesystem_root() const override
+    {
+        return root_;
+    }
+
   private:
     static constexpr std::string_view tmp_dir_ = "tmp";
 

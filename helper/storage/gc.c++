@@ -1,62 +1,72 @@
 #include "storage/gc.h"
 #include "json.h"
 
-#include "atomic_file.h"
 #include "base/log.h"
 #include "digest.h"
 #include "storage/layer_cache.h"
-#include "storage/lock.h"
 #include "storage_layout.h"
 
 #include <jansson.h>
 
-#include <filesystem>
 #include <functional>
 #include <optional>
 #include <stdexcept>
-#include <sys/stat.h>
 #include <unordered_set>
+#include <vector>
 
 namespace nixery {
 
 namespace {
 
-namespace fs = std::filesystem;
-
 using HexSet = std::unordered_set<std::string>;
 
 constexpr std::size_t max_manifest_size = 4 << 20;
+constexpr std::size_t max_layer_entry_size = 4096;
 
-// Calls `f(hex, path)` for every file `<dir>/<hh>/<hex>` whose names are
-// what the layout writes (hh = the first two digits of a 64-digit hex).
-void for_each_fanned_out(
-    const fs::path& dir,
-    const std::function<void(const std::string&, const fs::path&)>& f)
+// A stored object the layout names `<prefix><hh>/<hex>`.
+struct Fanned {
+    std::string key;
+    std::string hex;
+    std::uint64_t size = 0;
+};
+
+// Every object `<prefix><hh>/<hex>` whose name is what the layout writes
+// (hh = the first two digits of a 64-digit hex); anything else under the
+// prefix is not the collector's. Gathered before the caller reads or
+// removes any of them, so no backend is called back into mid-listing.
+std::vector<Fanned> list_fanned_out(Storage& storage, const std::string& prefix)
 {
-    std::error_code ec;
-    if (!fs::is_directory(dir, ec)) {
-        return;
-    }
-    for (const fs::directory_entry& sub : fs::directory_iterator(dir)) {
-        std::string hh = sub.path().filename().string();
-        if (hh.size() != 2 || !sub.is_directory(ec)) {
-            continue;
+    std::vector<Fanned> out;
+    storage.list(prefix, [&](const StoredObject& o) {
+        std::string_view rest = std::string_view(o.key).substr(prefix.size());
+        if (rest.size() != 3 + 64 || rest[2] != '/') {
+            return;
         }
-        for (const fs::directory_entry& e : fs::directory_iterator(sub)) {
-            std::string hex = e.path().filename().string();
-            if (is_sha256_hex(hex) && hex.compare(0, 2, hh) == 0 &&
-                e.is_regular_file(ec)) {
-                f(hex, e.path());
-            }
+        std::string_view hex = rest.substr(3);
+        if (is_sha256_hex(hex) && hex.substr(0, 2) == rest.substr(0, 2)) {
+            out.push_back({o.key, std::string(hex), o.size});
         }
+    });
+    return out;
+}
+
+// The whole small object, nullopt when it cannot be read (gone, too
+// large, an I/O error).
+std::optional<std::string> read_object(Storage& storage, const std::string& key,
+                                       std::size_t max)
+{
+    try {
+        return storage.get(key, max);
+    } catch (const StorageError& e) {
+        log::warn("gc: cannot read", {{"key", key}, {"error", e.what()}});
+        return std::nullopt;
     }
 }
 
 // The config and layer digests a manifest names; nullopt when unreadable.
-std::optional<std::vector<std::string>> manifest_blobs(const fs::path& path)
+std::optional<std::vector<std::string>>
+manifest_blobs(const std::optional<std::string>& text)
 {
-    std::optional<std::string> text =
-        read_small_file(path.string(), max_manifest_size);
     if (!text) {
         return std::nullopt;
     }
@@ -94,22 +104,22 @@ std::optional<std::vector<std::string>> manifest_blobs(const fs::path& path)
 }
 
 // The collection's phases, in order, and what they share: the counts,
-// what is known live, and whether everything that might name a file could
-// be read.
+// what is known live, and whether everything that might name an object
+// could be read.
 class Collector {
   public:
-    Collector(const GcOptions& o, GcStats& s)
-        : o_(o), s_(s), root_(o.storage_root)
+    Collector(Storage& storage, const LockHold& held, const GcOptions& o,
+              GcStats& s)
+        : storage_(storage), held_(held), o_(o), s_(s)
     {
     }
 
     // 1. The index: drop long-expired entries, mark the others' manifests.
     void sweep_index()
     {
-        for_each_fanned_out(root_ / "index", [&](const std::string& key,
-                                                 const fs::path& path) {
+        for (const Fanned& f : list_fanned_out(storage_, "index/")) {
             std::optional<std::string> text =
-                read_small_file(path.string(), max_index_entry_size);
+                read_object(storage_, f.key, max_index_entry_size);
             std::optional<IndexEntry> entry =
                 text ? parse_index_entry(*text) : std::nullopt;
             if (!entry) {
@@ -117,19 +127,19 @@ class Collector {
                 index_readable_ = false;
                 log::warn("gc: unreadable index entry: nothing it may name is "
                           "collected",
-                          {{"key", key}});
-                return;
+                          {{"key", f.hex}});
+                continue;
             }
             if (entry->expires != 0 &&
                 o_.now >= entry->expires + o_.keep_expired) {
                 ++s_.index_removed;
-                remove(path);
-                return;
+                remove(f.key, f.size);
+                continue;
             }
             ++s_.index_kept;
             live_manifests_[0].insert(entry->docker_hex);
             live_manifests_[1].insert(entry->oci_hex);
-        });
+        }
         manifests_readable_ = index_readable_;
     }
 
@@ -138,30 +148,29 @@ class Collector {
     {
         const char* kinds[2] = {"docker", "oci"};
         for (int k = 0; k < 2; ++k) {
-            for_each_fanned_out(
-                root_ / "manifests" / kinds[k],
-                [&](const std::string& hex, const fs::path& path) {
-                    if (!live_manifests_[k].contains(hex)) {
-                        if (index_readable_) {
-                            ++s_.manifests_removed;
-                            remove(path);
-                        } else {
-                            ++s_.manifests_kept;
-                        }
-                        return;
+            std::string prefix = std::string("manifests/") + kinds[k] + "/";
+            for (const Fanned& f : list_fanned_out(storage_, prefix)) {
+                if (!live_manifests_[k].contains(f.hex)) {
+                    if (index_readable_) {
+                        ++s_.manifests_removed;
+                        remove(f.key, f.size);
+                    } else {
+                        ++s_.manifests_kept;
                     }
-                    ++s_.manifests_kept;
-                    auto blobs = manifest_blobs(path);
-                    if (!blobs) {
-                        ++s_.unreadable;
-                        manifests_readable_ = false;
-                        log::warn(
-                            "gc: unreadable manifest: no blob is collected",
-                            {{"manifest", hex}, {"kind", kinds[k]}});
-                        return;
-                    }
-                    live_blobs_.insert(blobs->begin(), blobs->end());
-                });
+                    continue;
+                }
+                ++s_.manifests_kept;
+                auto blobs = manifest_blobs(
+                    read_object(storage_, f.key, max_manifest_size));
+                if (!blobs) {
+                    ++s_.unreadable;
+                    manifests_readable_ = false;
+                    log::warn("gc: unreadable manifest: no blob is collected",
+                              {{"manifest", f.hex}, {"kind", kinds[k]}});
+                    continue;
+                }
+                live_blobs_.insert(blobs->begin(), blobs->end());
+            }
         }
     }
     // From here on, manifests_readable_ false (an unreadable entry or
@@ -170,50 +179,49 @@ class Collector {
     // Layer cache entries of blobs about to go, before the blobs.
     void sweep_layer_entries()
     {
-        for_each_fanned_out(
-            root_ / "layers", [&](const std::string&, const fs::path& path) {
-                // An entry that does not parse names no blob a build would use.
-                std::optional<std::string> text =
-                    read_small_file(path.string(), 4096);
-                std::optional<BlobInfo> layer =
-                    text ? parse_layer_cache_entry(*text) : std::nullopt;
-                if (layer && blob_goes(layer->digest_hex)) {
-                    ++s_.layer_entries_removed;
-                    remove(path);
-                } else {
-                    ++s_.layer_entries_kept;
-                }
-            });
+        for (const Fanned& f : list_fanned_out(storage_, "layers/")) {
+            // An entry that does not parse names no blob a build would use.
+            std::optional<std::string> text =
+                read_object(storage_, f.key, max_layer_entry_size);
+            std::optional<BlobInfo> layer =
+                text ? parse_layer_cache_entry(*text) : std::nullopt;
+            if (layer && blob_goes(layer->digest_hex)) {
+                ++s_.layer_entries_removed;
+                remove(f.key, f.size);
+            } else {
+                ++s_.layer_entries_kept;
+            }
+        }
     }
 
     void sweep_blobs()
     {
-        for_each_fanned_out(root_ / "blobs" / "sha256",
-                            [&](const std::string& hex, const fs::path& path) {
-                                if (blob_goes(hex)) {
-                                    ++s_.blobs_removed;
-                                    remove(path);
-                                } else {
-                                    ++s_.blobs_kept;
-                                }
-                            });
+        for (const Fanned& f : list_fanned_out(storage_, "blobs/sha256/")) {
+            if (blob_goes(f.hex)) {
+                ++s_.blobs_removed;
+                remove(f.key, f.size);
+            } else {
+                ++s_.blobs_kept;
+            }
+        }
     }
 
-    // 4. What a crashed writer left in tmp/.
+    // 4. What a crashed writer left in a storage directory's tmp/.
     void sweep_tmp()
     {
-        std::error_code ec;
-        if (!fs::is_directory(root_ / tmp_dir, ec)) {
+        if (!storage_.filesystem_root()) {
             return;
         }
-        for (const fs::directory_entry& e :
-             fs::directory_iterator(root_ / tmp_dir)) {
-            struct stat st;
-            if (::lstat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-                o_.now - st.st_mtime >= o_.tmp_age) {
-                ++s_.tmp_removed;
-                remove(e.path());
+        std::vector<StoredObject> old;
+        storage_.list(std::string(tmp_dir) + "/", [&](const StoredObject& o) {
+            bool top = o.key.find('/', tmp_dir.size() + 1) == o.key.npos;
+            if (top && o_.now - o.mtime >= o_.tmp_age) {
+                old.push_back(o);
             }
+        });
+        for (const StoredObject& o : old) {
+            ++s_.tmp_removed;
+            remove(o.key, o.size);
         }
     }
 
@@ -223,26 +231,26 @@ class Collector {
         return manifests_readable_ && !live_blobs_.contains(hex);
     }
 
-    void remove(const fs::path& path)
+    void remove(const std::string& key, std::uint64_t size)
     {
-        struct stat st;
-        if (::lstat(path.c_str(), &st) == 0) {
-            s_.bytes_removed += static_cast<std::uint64_t>(st.st_size);
-        }
+        // A lost lock (a Redis lease not renewed in time) stops the
+        // collection before it removes what a build may now be using.
+        held_.check();
+        s_.bytes_removed += size;
         if (o_.dry_run) {
             return;
         }
-        std::error_code ec;
-        fs::remove(path, ec);
-        if (ec) {
-            log::warn("gc: cannot remove",
-                      {{"path", path.string()}, {"error", ec.message()}});
+        try {
+            storage_.remove(key);
+        } catch (const StorageError& e) {
+            log::warn("gc: cannot remove", {{"key", key}, {"error", e.what()}});
         }
     }
 
+    Storage& storage_;
+    const LockHold& held_;
     const GcOptions& o_;
     GcStats& s_;
-    const fs::path root_;
     HexSet live_manifests_[2]; // by ManifestKind: docker, oci
     HexSet live_blobs_;
     bool index_readable_ = true;
@@ -269,15 +277,12 @@ std::string GcStats::json() const
     return json_dump(o.get(), JSON_COMPACT | JSON_PRESERVE_ORDER);
 }
 
-GcStats collect_garbage(const GcOptions& o)
+GcStats collect_garbage(Storage& storage, CollectionLock& lock,
+                        const GcOptions& o)
 {
-    std::error_code ec;
-    if (!fs::is_directory(o.storage_root, ec)) {
-        throw std::runtime_error("gc: not a directory: " + o.storage_root);
-    }
-    StorageLock lock = StorageLock::exclusive(o.storage_root, o.lock_timeout);
+    std::unique_ptr<LockHold> held = lock.exclusive(o.lock_timeout);
     GcStats s;
-    Collector collector(o, s);
+    Collector collector(storage, *held, o, s);
     collector.sweep_index();
     collector.sweep_manifests();
     collector.sweep_layer_entries();

@@ -1,8 +1,9 @@
 // Storage garbage collection (nixery-gc): mark what the index still serves,
 // sweep the rest.
 //
-// Under the exclusive storage lock (storage_lock.h), so no build publishes
-// meanwhile:
+// Under the collection lock held exclusively (lock.h), so no build
+// publishes meanwhile; through the Storage interface (storage.h), so the
+// same collector runs on every backend:
 //   1. index entries expired for longer than `keep_expired` are removed
 //      (an expired entry is a miss anyway; keeping it a while keeps the
 //      layers a rebuild of the same moving source would reuse);
@@ -11,11 +12,17 @@
 //   3. unmarked manifests are removed; then layer cache entries whose blob
 //      is unmarked (so no build reuses a layer that is about to go); then
 //      unmarked blobs;
-//   4. files under tmp/ older than `tmp_age` (left by a crash) are removed.
+//   4. on filesystem storage only, files under tmp/ older than `tmp_age`
+//      (left by a crashed writer) are removed: other backends publish
+//      whole objects and have no tmp/ in storage (what a crash leaves in
+//      a host's local_tmp() is that host's).
 // Files whose names are not what the layout puts there are never touched.
 // An entry or manifest that cannot be read keeps everything it might name:
 // the collector only deletes what it has proven unreferenced.
 #pragma once
+
+#include "storage/lock.h"
+#include "storage/storage.h"
 
 #include <chrono>
 #include <cstdint>
@@ -24,7 +31,6 @@
 namespace nixery {
 
 struct GcOptions {
-    std::string storage_root;
     std::int64_t now = 0;                      // unix seconds
     std::int64_t keep_expired = 7 * 24 * 3600; // seconds after expiry
     std::int64_t tmp_age = 3600;               // seconds since modified
@@ -44,7 +50,9 @@ struct GcStats {
     std::string json() const; // one line, for logs and scripts
 };
 
-// Throws std::runtime_error when storage cannot be locked or listed.
-GcStats collect_garbage(const GcOptions& options);
+// Throws std::runtime_error (StorageError) when storage cannot be locked or
+// listed, or when the lock is lost midway (it then stops removing).
+GcStats collect_garbage(Storage& storage, CollectionLock& lock,
+                        const GcOptions& options);
 
 } // namespace nixery

@@ -1,15 +1,15 @@
 #include "storage/layer_cache.h"
 #include "json.h"
 
-#include "atomic_file.h"
+#include "base/log.h"
 #include "digest.h"
 #include "storage_layout.h"
 
 #include <jansson.h>
 
 #include <limits>
+#include <memory>
 #include <stdexcept>
-#include <sys/stat.h>
 
 namespace nixery {
 
@@ -68,30 +68,29 @@ std::optional<BlobInfo> parse_layer_cache_entry(std::string_view text)
                     static_cast<std::uint64_t>(json_integer_value(size))};
 }
 
-std::optional<BlobInfo> load_cached_layer(const std::string& storage_root,
+std::optional<BlobInfo> load_cached_layer(Storage& storage,
                                           const std::string& layer_id)
 {
-    std::optional<std::string> text = read_small_file(
-        storage_root + "/" + layer_cache_path(layer_id), max_entry_size);
-    auto blob = text ? parse_layer_cache_entry(*text) : std::nullopt;
-    if (!blob) {
+    try {
+        std::optional<std::string> text =
+            storage.get(layer_cache_path(layer_id), max_entry_size);
+        auto blob = text ? parse_layer_cache_entry(*text) : std::nullopt;
+        if (!blob || storage.size(blob_path(blob->digest_hex)) != blob->size) {
+            return std::nullopt;
+        }
+        return blob;
+    } catch (const StorageError& e) {
+        log::warn("layer cache unreadable: building the layer",
+                  {{"layer", layer_id}, {"error", e.what()}});
         return std::nullopt;
     }
-    struct stat st;
-    std::string path = storage_root + "/" + blob_path(blob->digest_hex);
-    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
-        static_cast<std::uint64_t>(st.st_size) != blob->size) {
-        return std::nullopt;
-    }
-    return blob;
 }
 
-void store_cached_layer(const std::string& storage_root,
-                        const std::string& layer_id, const BlobInfo& blob,
-                        std::size_t paths)
+void store_cached_layer(Storage& storage, const std::string& layer_id,
+                        const BlobInfo& blob, std::size_t paths)
 {
-    publish_file(storage_root, layer_cache_path(layer_id),
-                 format_layer_cache_entry(blob, paths));
+    storage.put(layer_cache_path(layer_id),
+                format_layer_cache_entry(blob, paths));
 }
 
 } // namespace nixery

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "storage/blob.h"
+#include "storage/storage.h"
 
 #include <string_view>
 
@@ -25,12 +26,13 @@ namespace nixery {
 std::string format_layer_cache_entry(const BlobInfo& blob, std::size_t paths);
 std::optional<BlobInfo> parse_layer_cache_entry(std::string_view json);
 
-// The recorded layer, when its entry parses and its blob is in storage.
-std::optional<BlobInfo> load_cached_layer(const std::string& storage_root,
+// The recorded layer, when its entry parses and its blob is in storage
+// with the recorded size. A cache that cannot be read is a miss (logged):
+// the layer is built again.
+std::optional<BlobInfo> load_cached_layer(Storage& storage,
                                           const std::string& layer_id);
 
-void store_cached_layer(const std::string& storage_root,
-                        const std::string& layer_id, const BlobInfo& blob,
-                        std::size_t paths);
+void store_cached_layer(Storage& storage, const std::string& layer_id,
+                        const BlobInfo& blob, std::size_t paths);
 
 } // namespace nixery

@@ -12,67 +12,90 @@
 
 namespace nixery {
 
-int StorageLock::open_lock_file(const std::string& storage_root)
-{
-    make_directories(storage_root);
-    std::string path = storage_root + "/" + gc_lock_name;
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        throw std::system_error(errno, std::generic_category(), "open " + path);
-    }
-    return fd;
-}
+namespace {
 
-StorageLock StorageLock::shared(const std::string& storage_root)
-{
-    int fd = open_lock_file(storage_root);
-    while (::flock(fd, LOCK_SH) != 0) {
-        if (errno != EINTR) {
+class FlockHold final : public LockHold {
+  public:
+    explicit FlockHold(int fd) noexcept : fd_(fd) {}
+    FlockHold(const FlockHold&) = delete;
+    FlockHold& operator=(const FlockHold&) = delete;
+    ~FlockHold() override { ::close(fd_); } // releases the lock
+
+  private:
+    int fd_;
+};
+
+class FlockLock final : public CollectionLock {
+  public:
+    explicit FlockLock(std::string root)
+        : root_(std::move(root)), path_(root_ + "/" + gc_lock_name)
+    {
+    }
+
+    std::string describe() const override { return "flock " + path_; }
+
+    std::unique_ptr<LockHold> shared() override
+    {
+        int fd = open_lock_file();
+        while (::flock(fd, LOCK_SH) != 0) {
+            if (errno != EINTR) {
+                int e = errno;
+                ::close(fd);
+                throw std::system_error(e, std::generic_category(),
+                                        "flock " + path_);
+            }
+        }
+        return std::make_unique<FlockHold>(fd);
+    }
+
+    std::unique_ptr<LockHold>
+    exclusive(std::chrono::milliseconds timeout) override
+    {
+        int fd = open_lock_file();
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        // Polled, so that a long build cannot hold the collector forever.
+        while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
             int e = errno;
-            ::close(fd);
-            throw std::system_error(e, std::generic_category(),
-                                    "flock " + storage_root + "/" +
-                                        gc_lock_name);
+            if (e != EWOULDBLOCK && e != EINTR) {
+                ::close(fd);
+                throw std::system_error(e, std::generic_category(),
+                                        "flock " + path_);
+            }
+            if (std::chrono::steady_clock::now() >= deadline) {
+                ::close(fd);
+                throw std::runtime_error("storage is busy: builds held " +
+                                         path_ +
+                                         " for longer than the lock timeout");
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
+        return std::make_unique<FlockHold>(fd);
     }
-    return StorageLock(fd);
-}
 
-StorageLock StorageLock::exclusive(const std::string& storage_root,
-                                   std::chrono::milliseconds timeout)
-{
-    int fd = open_lock_file(storage_root);
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    // Polled, so that a long build cannot hold the collector forever.
-    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        if (e != EWOULDBLOCK && e != EINTR) {
-            ::close(fd);
-            throw std::system_error(e, std::generic_category(),
-                                    "flock " + storage_root + "/" +
-                                        gc_lock_name);
+  private:
+    int open_lock_file() const
+    {
+        make_directories(root_);
+        int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            throw std::system_error(errno, std::generic_category(),
+                                    "open " + path_);
         }
-        if (std::chrono::steady_clock::now() >= deadline) {
-            ::close(fd);
-            throw std::runtime_error("storage is busy: builds held " +
-                                     storage_root + "/" + gc_lock_name +
-                                     " for longer than the lock timeout");
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        return fd;
     }
-    return StorageLock(fd);
-}
 
-StorageLock::StorageLock(StorageLock&& other) noexcept : fd_(other.fd_)
-{
-    other.fd_ = -1;
-}
+    std::string root_;
+    std::string path_;
+};
 
-StorageLock::~StorageLock()
+} // namespace
+
+std::unique_ptr<CollectionLock> open_flock_lock(const std::string& storage_root)
 {
-    if (fd_ >= 0) {
-        ::close(fd_); // releases the lock
+    if (storage_root.empty()) {
+        throw std::runtime_error("gc.lock: no storage root given");
     }
+    return std::make_unique<FlockLock>(storage_root);
 }
 
 } // namespace nixery

@@ -11,6 +11,11 @@
 // Layer tarballs are written to a local file first (local_tmp()) and then
 // published with put_file(), so memory stays bounded whatever the layer's
 // size, on every backend.
+//
+// One Storage is used by several threads at once: assembly builds layers
+// in parallel and the daemon runs several builds. The helper reaches
+// storage only through this interface (the collector too), so a backend
+// plugs in with no other change.
 #pragma once
 
 #include <cstddef>
@@ -74,6 +79,15 @@ class Storage {
 
     // Remove `key`; removing what does not exist is not an error.
     virtual void remove(std::string_view key) = 0;
+
+    // The directory tree this storage is, for the filesystem backend only
+    // (nullopt for the others). What only a directory has depends on it:
+    // the flock(2) collection lock on <root>/gc.lock (storage/lock.h) and
+    // the collector's sweep of files left under tmp/ by crashed writers.
+    virtual std::optional<std::string> filesystem_root() const
+    {
+        return std::nullopt;
+    }
 };
 
 // The directory tree at `root` (created when missing): files are written

@@ -23,25 +23,40 @@ class Assemble : public ::testing::Test {
         closure.roots = {"/nix/store/b-app-1",
                          "/nix/store/c-bash-interactive-5"};
         request = parse_image_request("app", "latest").request;
-        options.storage_root = dir / "storage";
         options.store_prefix = dir / "prefix";
+        use_storage(dir / "storage");
+    }
+
+    void use_storage(const std::string& root)
+    {
+        root_ = root;
+        store = open_filesystem_storage(root);
+        lock = open_flock_lock(root);
+    }
+
+    IndexEntry assemble(const Closure& c)
+    {
+        return assemble_image(*store, *lock, request, c, options);
     }
 
     std::string storage(const std::string& rel) const
     {
-        return options.storage_root + "/" + rel;
+        return root_ + "/" + rel;
     }
 
     test::TempDir dir;
     Closure closure;
     ImageRequest request;
     AssembleOptions options;
+    std::string root_;
+    std::unique_ptr<Storage> store;
+    std::unique_ptr<CollectionLock> lock;
 };
 
 TEST_F(Assemble, PublishesManifestsAndIndexEntry)
 {
     options.expires = 1234;
-    IndexEntry e = assemble_image(request, closure, options);
+    IndexEntry e = assemble(closure);
     EXPECT_EQ(e.expires, 1234);
     auto parsed = parse_index_entry(
         test::read_file(storage(index_path(canonical_key(request)))));
@@ -58,17 +73,17 @@ TEST_F(Assemble, PublishesManifestsAndIndexEntry)
 TEST_F(Assemble, ThreadCountDoesNotChangeTheImage)
 {
     options.threads = 1;
-    IndexEntry one = assemble_image(request, closure, options);
+    IndexEntry one = assemble(closure);
     options.threads = 8;
-    options.storage_root = dir / "storage-8";
-    EXPECT_EQ(assemble_image(request, closure, options), one);
+    use_storage(dir / "storage-8");
+    EXPECT_EQ(assemble(closure), one);
 }
 
 TEST_F(Assemble, BashFromAttributesAddsCmd)
 {
-    IndexEntry plain = assemble_image(request, closure, options);
+    IndexEntry plain = assemble(closure);
     closure.attributes = {"bashInteractive"};
-    IndexEntry bash = assemble_image(request, closure, options);
+    IndexEntry bash = assemble(closure);
     EXPECT_NE(plain.docker_hex, bash.docker_hex);
     std::string m = test::read_file(
         storage(manifest_path(ManifestKind::docker, bash.docker_hex)));
@@ -79,12 +94,11 @@ TEST_F(Assemble, BashFromAttributesAddsCmd)
 
 TEST_F(Assemble, RecordsLayersInTheCache)
 {
-    assemble_image(request, closure, options);
+    assemble(closure);
     auto layers = group_layers(closure, nullptr, options.layer_budget);
     ASSERT_FALSE(layers.empty());
     for (const Layer& l : layers) {
-        auto cached =
-            load_cached_layer(options.storage_root, layer_id(l.paths));
+        auto cached = load_cached_layer(*store, layer_id(l.paths));
         ASSERT_TRUE(cached.has_value());
         EXPECT_GT(cached->size, 0u);
     }
@@ -94,7 +108,7 @@ TEST_F(Assemble, FailureLeavesNoIndexEntry)
 {
     closure.paths.push_back({"/nix/store/d-missing-1", 1, {}});
     closure.roots.push_back("/nix/store/d-missing-1");
-    EXPECT_THROW(assemble_image(request, closure, options), std::exception);
+    EXPECT_THROW(assemble(closure), std::exception);
     EXPECT_NE(::access(storage("index").c_str(), F_OK), 0);
     EXPECT_NE(::access(storage("manifests").c_str(), F_OK), 0);
 }
@@ -105,10 +119,42 @@ TEST_F(Assemble, RefusesPathsOutsideTheStore)
                             "/nix/store/", "/nix/store/a/../../x"}) {
         Closure c = closure;
         c.paths.push_back({bad, 1, {}});
-        EXPECT_THROW(assemble_image(request, c, options), std::runtime_error)
-            << bad;
+        EXPECT_THROW(assemble(c), std::runtime_error) << bad;
     }
     EXPECT_NE(::access(storage("blobs").c_str(), F_OK), 0);
+}
+
+// A lock whose hold is lost before the index entry: the collector may have
+// run, so the image must not be published.
+class LosingLock final : public CollectionLock {
+  public:
+    struct Hold final : LockHold {
+        void check() const override { throw std::runtime_error("lease lost"); }
+    };
+    std::string describe() const override { return "losing"; }
+    std::unique_ptr<LockHold> shared() override
+    {
+        ++shared_calls;
+        return std::make_unique<Hold>();
+    }
+    std::unique_ptr<LockHold> exclusive(std::chrono::milliseconds) override
+    {
+        throw std::logic_error("assembly never takes it exclusively");
+    }
+    int shared_calls = 0;
+};
+
+TEST_F(Assemble, ALostLockPublishesNoIndexEntry)
+{
+    LosingLock losing;
+    EXPECT_THROW(assemble_image(*store, losing, request, closure, options),
+                 std::runtime_error);
+    EXPECT_EQ(losing.shared_calls, 1);
+    EXPECT_NE(::access(storage("index").c_str(), F_OK), 0);
+    // With a lock that holds, the same request publishes.
+    assemble(closure);
+    EXPECT_EQ(
+        ::access(storage(index_path(canonical_key(request))).c_str(), F_OK), 0);
 }
 
 } // namespace

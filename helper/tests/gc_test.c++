@@ -1,6 +1,7 @@
 #include "storage/gc.h"
 
 #include "image/assemble.h"
+#include "memory_storage.h"
 #include "storage/lock.h"
 #include "temp_tree.h"
 
@@ -27,12 +28,13 @@ class Gc : public ::testing::Test {
         test::write_file(s + "a-lib-1/lib/liba.so", std::string(5000, 'a'));
         test::write_file(s + "b-one-1/bin/one", "one", 0555);
         test::write_file(s + "c-two-1/bin/two", "two", 0555);
-        assemble.storage_root = dir / "storage";
+        root = dir / "storage";
+        store = open_filesystem_storage(root);
+        lock = open_flock_lock(root);
         assemble.store_prefix = dir / "prefix";
         pinned = build("one", {"/nix/store/a-lib-1", "/nix/store/b-one-1"}, 0);
         moving =
             build("two", {"/nix/store/a-lib-1", "/nix/store/c-two-1"}, 1000);
-        gc.storage_root = assemble.storage_root;
         gc.keep_expired = 100;
         gc.lock_timeout = std::chrono::milliseconds(200);
     }
@@ -46,14 +48,12 @@ class Gc : public ::testing::Test {
         }
         c.roots = std::move(roots);
         assemble.expires = expires;
-        return assemble_image(parse_image_request(name, "latest").request, c,
+        return assemble_image(target ? *target : *store, *lock,
+                              parse_image_request(name, "latest").request, c,
                               assemble);
     }
 
-    std::string at(const std::string& rel) const
-    {
-        return assemble.storage_root + "/" + rel;
-    }
+    std::string at(const std::string& rel) const { return root + "/" + rel; }
     bool exists(const std::string& rel) const { return fs::exists(at(rel)); }
 
     // The config and layer digests of an image's Docker manifest.
@@ -87,7 +87,13 @@ class Gc : public ::testing::Test {
         return n;
     }
 
+    GcStats collect() { return collect_garbage(*store, *lock, gc); }
+
     test::TempDir dir;
+    std::string root;
+    std::unique_ptr<Storage> store;
+    std::unique_ptr<CollectionLock> lock;
+    Storage* target = nullptr; // build() into this instead of `store`
     AssembleOptions assemble;
     IndexEntry pinned, moving;
     GcOptions gc;
@@ -97,7 +103,7 @@ TEST_F(Gc, KeepsEverythingWhileEntriesAreLive)
 {
     std::size_t blobs = files_under("blobs");
     gc.now = 1000 + 99; // expired, but within keep_expired
-    GcStats s = collect_garbage(gc);
+    GcStats s = collect();
     EXPECT_EQ(s.index_kept, 2u);
     EXPECT_EQ(s.index_removed + s.manifests_removed + s.blobs_removed +
                   s.layer_entries_removed + s.tmp_removed,
@@ -123,7 +129,7 @@ TEST_F(Gc, CollectsWhatOnlyALongExpiredEntryReferenced)
     std::size_t layer_entries = files_under("layers");
 
     gc.now = 1000 + 100;
-    GcStats s = collect_garbage(gc);
+    GcStats s = collect();
     EXPECT_EQ(s.index_removed, 1u) << s.json();
     EXPECT_EQ(s.index_kept, 1u);
     EXPECT_EQ(s.manifests_removed, 2u); // docker and OCI
@@ -149,7 +155,7 @@ TEST_F(Gc, CollectsWhatOnlyALongExpiredEntryReferenced)
     }
 
     // A second run finds nothing more; a rebuild gives the same image.
-    s = collect_garbage(gc);
+    s = collect();
     EXPECT_EQ(s.index_removed + s.manifests_removed + s.blobs_removed, 0u);
     IndexEntry again =
         build("two", {"/nix/store/a-lib-1", "/nix/store/c-two-1"}, 1000);
@@ -164,7 +170,7 @@ TEST_F(Gc, DryRunCountsAndDeletesNothing)
     std::size_t before = files_under(".");
     gc.now = 5000;
     gc.dry_run = true;
-    GcStats s = collect_garbage(gc);
+    GcStats s = collect();
     EXPECT_EQ(s.index_removed, 1u);
     EXPECT_EQ(s.blobs_removed, 3u);
     EXPECT_EQ(files_under("."), before);
@@ -175,7 +181,7 @@ TEST_F(Gc, AnUnreadableEntryKeepsManifestsAndBlobs)
     test::write_file(at(index_path(std::string(64, 'e'))), "garbage\n");
     std::size_t blobs = files_under("blobs");
     gc.now = 5000;
-    GcStats s = collect_garbage(gc);
+    GcStats s = collect();
     EXPECT_EQ(s.unreadable, 1u);
     EXPECT_EQ(s.index_removed, 1u); // the expired entry itself still goes
     EXPECT_EQ(s.manifests_removed, 0u);
@@ -189,7 +195,7 @@ TEST_F(Gc, AnUnreadableLiveManifestKeepsEveryBlob)
     test::write_file(at(manifest_path(ManifestKind::oci, pinned.oci_hex)),
                      "{not json");
     gc.now = 5000;
-    GcStats s = collect_garbage(gc);
+    GcStats s = collect();
     EXPECT_EQ(s.unreadable, 1u);
     EXPECT_EQ(s.manifests_removed, 2u); // unreferenced ones may go
     EXPECT_EQ(s.blobs_removed, 0u);
@@ -206,7 +212,7 @@ TEST_F(Gc, LeavesForeignFilesAndFreshTemporaryFiles)
     };
     ASSERT_EQ(::utime(at("tmp/old").c_str(), &old_time), 0);
     gc.now = ::time(nullptr);
-    GcStats s = collect_garbage(gc);
+    GcStats s = collect();
     EXPECT_EQ(s.tmp_removed, 1u);
     EXPECT_FALSE(exists("tmp/old"));
     EXPECT_TRUE(exists("tmp/new"));
@@ -217,13 +223,74 @@ TEST_F(Gc, WaitsForBuildsHoldingTheLock)
 {
     gc.now = 5000;
     {
-        StorageLock building = StorageLock::shared(gc.storage_root);
-        EXPECT_THROW(collect_garbage(gc), std::runtime_error);
+        auto building = open_flock_lock(root)->shared();
+        EXPECT_THROW(collect(), std::runtime_error);
         EXPECT_TRUE(
             exists(manifest_path(ManifestKind::docker, moving.docker_hex)));
     }
-    GcStats s = collect_garbage(gc);
+    GcStats s = collect();
     EXPECT_EQ(s.index_removed, 1u);
+}
+
+TEST_F(Gc, SameCollectionInStorageThatIsNotADirectory)
+{
+    // The same two images in a backend that is not a directory, collected
+    // at the same time: the same counts and the same objects left.
+    test::MemoryStorage memory;
+    target = &memory;
+    EXPECT_EQ(build("one", {"/nix/store/a-lib-1", "/nix/store/b-one-1"}, 0),
+              pinned);
+    EXPECT_EQ(build("two", {"/nix/store/a-lib-1", "/nix/store/c-two-1"}, 1000),
+              moving);
+    // Not a directory: what is under tmp/ there is not the collector's.
+    memory.put("tmp/old", "not a leftover");
+    gc.now = 1000 + 100;
+    gc.tmp_age = 0;
+    GcStats in_memory = collect_garbage(memory, *lock, gc);
+    GcStats on_disk = collect();
+    EXPECT_EQ(in_memory.json(), on_disk.json());
+    EXPECT_EQ(in_memory.blobs_removed, 3u);
+    EXPECT_EQ(in_memory.tmp_removed, 0u);
+
+    std::set<std::string> left, files;
+    for (const auto& [key, bytes] : memory.objects()) {
+        left.insert(key);
+    }
+    for (auto& e : fs::recursive_directory_iterator(root)) {
+        std::string rel = e.path().string().substr(root.size() + 1);
+        if (e.is_regular_file() && rel != gc_lock_name) {
+            files.insert(rel);
+        }
+    }
+    files.insert("tmp/old");
+    EXPECT_EQ(left, files);
+}
+
+// A lock whose hold is lost (a Redis lease not renewed in time).
+class LostLock final : public CollectionLock {
+  public:
+    struct Hold final : LockHold {
+        void check() const override { throw std::runtime_error("lost"); }
+    };
+    std::string describe() const override { return "lost"; }
+    std::unique_ptr<LockHold> shared() override
+    {
+        return std::make_unique<Hold>();
+    }
+    std::unique_ptr<LockHold> exclusive(std::chrono::milliseconds) override
+    {
+        return std::make_unique<Hold>();
+    }
+};
+
+TEST_F(Gc, ALostLockStopsTheCollectionBeforeItRemoves)
+{
+    std::size_t before = files_under(".");
+    gc.now = 5000;
+    LostLock lost;
+    EXPECT_THROW(collect_garbage(*store, lost, gc), std::runtime_error);
+    EXPECT_EQ(files_under("."), before);
+    EXPECT_EQ(collect().index_removed, 1u) << "there was something to remove";
 }
 
 } // namespace

@@ -18,6 +18,8 @@ const fs::path here = fs::path(__FILE__).parent_path();
 
 struct NixBuilderTest : ::testing::Test {
     fs::path storage;
+    std::unique_ptr<Storage> store;
+    std::unique_ptr<CollectionLock> lock;
     queue::Builder build;
 
     void SetUp() override
@@ -31,9 +33,10 @@ struct NixBuilderTest : ::testing::Test {
         o.source = {PackageSource::Type::path, here / "fixtures/pkgs"};
         o.nix.nix_dir = (here / "../../nix").lexically_normal();
         o.nix.gc_roots_dir = storage / "roots";
-        o.storage_root = storage;
         o.threads = 1;
-        build = make_nix_builder(std::move(o));
+        store = open_filesystem_storage(storage);
+        lock = open_flock_lock(storage);
+        build = make_nix_builder(std::move(o), *store, *lock);
     }
     void TearDown() override { fs::remove_all(storage); }
 

@@ -37,6 +37,7 @@ class QueueDaemon : public ::testing::Test {
         dir_ = tmpl;
         storage_ = dir_ + "/storage";
         fs::create_directories(storage_);
+        store_ = open_filesystem_storage(storage_);
         socket_ = dir_ + "/redis.sock";
         start_redis();
         // Keep test output quiet: the daemon logs to a file.
@@ -101,7 +102,6 @@ class QueueDaemon : public ::testing::Test {
     {
         DaemonOptions o;
         o.redis = address();
-        o.storage_root = storage_;
         o.concurrency = concurrency;
         o.heartbeat = 1s;
         o.unknown_ttl = 120s;
@@ -153,6 +153,7 @@ class QueueDaemon : public ::testing::Test {
     }
 
     std::string dir_, storage_, socket_;
+    std::unique_ptr<Storage> store_;
     pid_t pid_ = -1;
     int log_fd_ = -1;
     std::unique_ptr<RedisClient> redis_;
@@ -165,7 +166,7 @@ struct CountingBuilder {
     std::atomic<int> active{0};
     std::atomic<int> max_active{0};
     std::atomic<std::int64_t> last_expires{-1};
-    std::string storage;
+    Storage* storage = nullptr;
     std::chrono::milliseconds delay{0};
 
     Builder get()
@@ -199,8 +200,7 @@ struct CountingBuilder {
             e.oci_hex = std::string(64, 'e');
             e.oci_size = 11;
             e.expires = ctx.expires;
-            publish_file(storage, index_path(canonical_key(r)),
-                         format_index_entry(e));
+            storage->put(index_path(canonical_key(r)), format_index_entry(e));
             return out;
         };
     }
@@ -217,8 +217,8 @@ TEST_F(QueueDaemon, SingleFlightOneJobOneBuild)
     EXPECT_EQ(integer({"XLEN", std::string(jobs_stream)}), 1);
     EXPECT_EQ(integer({"TTL", inflight_key(key)}) > 0, true);
 
-    CountingBuilder b{.storage = storage_};
-    Daemon d(options(2), b.get());
+    CountingBuilder b{.storage = store_.get()};
+    Daemon d(options(2), *store_, b.get());
     d.start();
     std::optional<Result> res = wait_result(key);
     ASSERT_TRUE(res);
@@ -250,8 +250,8 @@ TEST_F(QueueDaemon, DuplicateJobForStoredImageDoesNotBuild)
     e.oci_hex = std::string(64, 'b');
     publish_file(storage_, index_path(canonical_key(r)), format_index_entry(e));
     enqueue(r);
-    CountingBuilder b{.storage = storage_};
-    Daemon d(options(), b.get());
+    CountingBuilder b{.storage = store_.get()};
+    Daemon d(options(), *store_, b.get());
     d.start();
     std::optional<Result> res = wait_result(canonical_key(r));
     ASSERT_TRUE(res);
@@ -268,8 +268,8 @@ TEST_F(QueueDaemon, ExpiredIndexIsRebuilt)
     e.expires = 1000; // long past
     publish_file(storage_, index_path(canonical_key(r)), format_index_entry(e));
     enqueue(r);
-    CountingBuilder b{.storage = storage_};
-    Daemon d(options(), b.get());
+    CountingBuilder b{.storage = store_.get()};
+    Daemon d(options(), *store_, b.get());
     d.start();
     ASSERT_TRUE(wait_result(canonical_key(r)));
     EXPECT_EQ(b.calls, 1);
@@ -277,8 +277,8 @@ TEST_F(QueueDaemon, ExpiredIndexIsRebuilt)
 
 TEST_F(QueueDaemon, MovingSourcesExpirePinnedNever)
 {
-    CountingBuilder b{.storage = storage_};
-    Daemon d(options(), b.get());
+    CountingBuilder b{.storage = store_.get()};
+    Daemon d(options(), *store_, b.get());
     d.start();
     auto now = std::chrono::duration_cast<std::chrono::seconds>(
                    std::chrono::system_clock::now().time_since_epoch())
@@ -298,8 +298,8 @@ TEST_F(QueueDaemon, MovingSourcesExpirePinnedNever)
 
 TEST_F(QueueDaemon, UnknownPackagesAreRememberedForTheirTtl)
 {
-    CountingBuilder b{.storage = storage_};
-    Daemon d(options(), b.get());
+    CountingBuilder b{.storage = store_.get()};
+    Daemon d(options(), *store_, b.get());
     d.start();
     ImageRequest first = request("missingx/hello");
     enqueue(first);
@@ -335,8 +335,8 @@ TEST_F(QueueDaemon, UnknownPackagesAreRememberedForTheirTtl)
 
 TEST_F(QueueDaemon, BuilderExceptionBecomesFailureResult)
 {
-    CountingBuilder b{.storage = storage_};
-    Daemon d(options(), b.get());
+    CountingBuilder b{.storage = store_.get()};
+    Daemon d(options(), *store_, b.get());
     d.start();
     ImageRequest r = request("throws");
     enqueue(r);
@@ -364,8 +364,8 @@ TEST_F(QueueDaemon, DeadHelpersJobIsTakenOver)
     ImageRequest r = request("orphan");
     enqueue(r);
     std::string id = deliver_to_ghost(*redis_);
-    CountingBuilder b{.storage = storage_};
-    Daemon d(options(), b.get());
+    CountingBuilder b{.storage = store_.get()};
+    Daemon d(options(), *store_, b.get());
     d.start();
     // Not before the ghost's claim has been idle for three heartbeats.
     std::this_thread::sleep_for(1500ms);
@@ -386,8 +386,8 @@ TEST_F(QueueDaemon, PoisonJobEndsWithErrorInsteadOfLooping)
     redis_->checked({"XCLAIM", std::string(jobs_stream),
                      std::string(helpers_group), "ghost", "0", id, "IDLE",
                      "600000", "RETRYCOUNT", "3", "JUSTID"});
-    CountingBuilder b{.storage = storage_};
-    Daemon d(options(), b.get());
+    CountingBuilder b{.storage = store_.get()};
+    Daemon d(options(), *store_, b.get());
     d.start();
     std::optional<Result> res = wait_result(canonical_key(r));
     ASSERT_TRUE(res);
@@ -402,8 +402,8 @@ TEST_F(QueueDaemon, MalformedJobIsDropped)
 {
     redis_->checked(
         {"XADD", std::string(jobs_stream), "*", "job", "{\"v\":9}"});
-    CountingBuilder b{.storage = storage_};
-    Daemon d(options(), b.get());
+    CountingBuilder b{.storage = store_.get()};
+    Daemon d(options(), *store_, b.get());
     d.start();
     auto deadline = std::chrono::steady_clock::now() + 10s;
     while (integer({"XLEN", std::string(jobs_stream)}) != 0 &&
@@ -416,8 +416,8 @@ TEST_F(QueueDaemon, MalformedJobIsDropped)
 
 TEST_F(QueueDaemon, ConcurrencyBuildsDifferentImagesInParallel)
 {
-    CountingBuilder b{.storage = storage_, .delay = 800ms};
-    Daemon d(options(3), b.get());
+    CountingBuilder b{.storage = store_.get(), .delay = 800ms};
+    Daemon d(options(3), *store_, b.get());
     d.start();
     std::vector<ImageRequest> rs{request("a1"), request("a2"), request("a3")};
     for (const ImageRequest& r : rs) {
@@ -434,8 +434,8 @@ TEST_F(QueueDaemon, ConcurrencyBuildsDifferentImagesInParallel)
 
 TEST_F(QueueDaemon, GracefulStopFinishesTheRunningBuild)
 {
-    CountingBuilder b{.storage = storage_, .delay = 700ms};
-    Daemon d(options(), b.get());
+    CountingBuilder b{.storage = store_.get(), .delay = 700ms};
+    Daemon d(options(), *store_, b.get());
     d.start();
     ImageRequest r = request("finishme");
     enqueue(r);
@@ -456,8 +456,8 @@ TEST_F(QueueDaemon, GracefulStopFinishesTheRunningBuild)
 
 TEST_F(QueueDaemon, HeartbeatShowsLiveHelpers)
 {
-    CountingBuilder b{.storage = storage_};
-    Daemon d(options(2), b.get());
+    CountingBuilder b{.storage = store_.get()};
+    Daemon d(options(2), *store_, b.get());
     d.start();
     auto deadline = std::chrono::steady_clock::now() + 5s;
     while (integer({"EXISTS", heartbeat_key("test-helper")}) == 0 &&
@@ -475,8 +475,8 @@ TEST_F(QueueDaemon, HeartbeatShowsLiveHelpers)
 
 TEST_F(QueueDaemon, SurvivesRedisRestart)
 {
-    CountingBuilder b{.storage = storage_};
-    Daemon d(options(), b.get());
+    CountingBuilder b{.storage = store_.get()};
+    Daemon d(options(), *store_, b.get());
     d.start();
     ImageRequest before = request("before");
     enqueue(before);

@@ -42,6 +42,10 @@ class OwningStorage final : public Storage {
         inner_->list(p, f);
     }
     void remove(std::string_view k) override { inner_->remove(k); }
+    std::optional<std::string> filesystem_root() const override
+    {
+        return inner_->filesystem_root();
+    }
 
   private:
     std::shared_ptr<TempDir> dir_;
@@ -73,6 +77,7 @@ TEST(FilesystemStorage, ObjectsAreFilesUnderTheRootWorldReadable)
     }
     EXPECT_EQ(s->local_tmp(), dir.path() + "/tmp");
     EXPECT_EQ(s->describe(), "filesystem " + dir.path());
+    EXPECT_EQ(s->filesystem_root(), dir.path());
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "image/tarball.h"
 
 #include "digest.h"
+#include "memory_storage.h"
 #include "storage_layout.h"
 #include "temp_tree.h"
 
@@ -88,9 +89,10 @@ class Tarball : public ::testing::Test {
         ::chmod((p + "/share").c_str(), 0555);
     }
 
-    BlobInfo write(const std::string& storage)
+    BlobInfo write(const std::string& root)
     {
-        LayerWriter w(storage);
+        auto storage = open_filesystem_storage(root);
+        LayerWriter w(*storage);
         w.add_directory("nix", 0755);
         w.add_directory("nix/store", 0755);
         w.add_tree("nix/store/aaa-pkg-1.0",
@@ -175,7 +177,8 @@ TEST_F(Tarball, StorePathsThatAreFilesOrSymlinks)
     std::string s = dir / "store/nix/store/";
     write_file(s + "bbb-script.sh", "#!/bin/sh\n", 0555);
     ::symlink("/nix/store/aaa-pkg-1.0/bin/tool", (s + "ccc-link").c_str());
-    LayerWriter w(dir / "storage");
+    auto storage = open_filesystem_storage(dir / "storage");
+    LayerWriter w(*storage);
     w.add_tree("nix/store/bbb-script.sh", s + "bbb-script.sh");
     w.add_tree("nix/store/ccc-link", s + "ccc-link");
     BlobInfo b = w.finish();
@@ -190,10 +193,33 @@ TEST_F(Tarball, StorePathsThatAreFilesOrSymlinks)
 
 TEST_F(Tarball, MissingPathThrowsAndPublishesNothing)
 {
-    LayerWriter w(dir / "storage");
-    EXPECT_THROW(w.add_tree("nix/store/nope", dir / "store/nix/store/nope"),
-                 std::system_error);
+    auto storage = open_filesystem_storage(dir / "storage");
+    {
+        LayerWriter w(*storage);
+        EXPECT_THROW(w.add_tree("nix/store/nope", dir / "store/nix/store/nope"),
+                     std::system_error);
+    }
     EXPECT_NE(::access((dir / "storage/blobs").c_str(), F_OK), 0);
+    // The writer's local file went with it.
+    EXPECT_EQ(::rmdir((dir / "storage/tmp").c_str()), 0);
+}
+
+TEST_F(Tarball, AnyBackendGetsTheSameBlob)
+{
+    BlobInfo on_disk = write(dir / "storage");
+    test::MemoryStorage bucket;
+    LayerWriter w(bucket);
+    w.add_directory("nix", 0755);
+    w.add_directory("nix/store", 0755);
+    w.add_tree("nix/store/aaa-pkg-1.0", dir / "store/nix/store/aaa-pkg-1.0");
+    BlobInfo b = w.finish();
+    EXPECT_EQ(b, on_disk);
+    auto objects = bucket.objects();
+    ASSERT_EQ(objects.size(), 1u);
+    EXPECT_EQ(objects.begin()->first, blob_path(b.digest_hex));
+    EXPECT_EQ(objects.begin()->second,
+              test::read_file(dir / ("storage/" + blob_path(b.digest_hex))));
+    EXPECT_EQ(bucket.local_files(), 0u);
 }
 
 } // namespace

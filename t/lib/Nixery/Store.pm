@@ -139,6 +139,7 @@ sub assemble {
     push @argv, '--budget', $o{budget} if defined $o{budget};
     push @argv, '--popularity', $o{popularity} if defined $o{popularity};
     push @argv, '--expires', $o{expires} if defined $o{expires};
+    push @argv, @{ $o{args} } if $o{args}; # more flags, as given
     my $pid = open(my $out, '-|') // croak "fork: $!";
     if (!$pid) {
         open(STDERR, '>>', $o{log} // '/dev/null');
