@@ -9,6 +9,15 @@
 # none is set, the bundled package set ($ROOT/nix/pkgs). Extra helper flags
 # may be given in NIXERY_HELPER_FLAGS (e.g. "--concurrency 2").
 #
+# Images go to $STATE/storage unless NIXERY_STORAGE_BACKEND is s3 or gcs
+# (with Nixery's variables: S3_BUCKET, AWS_REGION, AWS_ACCESS_KEY_ID,
+# AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ENDPOINT_URL; GCS_BUCKET,
+# GOOGLE_APPLICATION_CREDENTIALS; NIXERY_BUCKET_BLOBS=redirect|proxy): the
+# helper reads them from its environment, and nginx gets the same bucket
+# (bucket_conf below), with $STATE/storage as its local cache. Secrets go
+# into a file only root can read, never onto a command line or into
+# nginx.conf.
+#
 # $STATE holds storage/ (images), logs/ (error.log, access.log, helper.log,
 # redis.log), redis/ (the socket), nginx/ (config, pid, temp files), www/
 # (the front page), tmp/ (the helper's GC roots) and pids/ (one file per
@@ -101,6 +110,80 @@ if (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null; then
 fi
 
 "$ROOT/scripts/render-site.sh" "127.0.0.1:$PORT" > "$STATE/www/index.html"
+
+# Writes bucket-http.conf and bucket-server.conf for nginx (empty for the
+# filesystem), and the credentials file nginx reads.
+bucket_conf() {
+    local http=$STATE/nginx/bucket-http.conf
+    local server=$STATE/nginx/bucket-server.conf
+    local creds=$STATE/nginx/bucket.credentials kind bucket endpoint='' ns
+    : > "$http"
+    : > "$server"
+    rm -f "$creds"
+    case ${NIXERY_STORAGE_BACKEND:-filesystem} in
+        filesystem) return 0 ;;
+        s3)
+            kind=s3 bucket=${S3_BUCKET:-}
+            [ -n "${AWS_ACCESS_KEY_ID:-}" ] || die "AWS_ACCESS_KEY_ID is not set"
+            [ -n "${AWS_SECRET_ACCESS_KEY:-}" ] || die "AWS_SECRET_ACCESS_KEY is not set"
+            (
+                umask 077
+                printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' \
+                    "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" > "$creds"
+                if [ -n "${AWS_SESSION_TOKEN:-}" ]; then
+                    printf 'AWS_SESSION_TOKEN=%s\n' "$AWS_SESSION_TOKEN" >> "$creds"
+                fi
+            )
+            endpoint=${AWS_ENDPOINT_URL:-}
+            ;;
+        gcs)
+            kind=gcs bucket=${GCS_BUCKET:-}
+            creds=${GOOGLE_APPLICATION_CREDENTIALS:-}
+            [ -r "$creds" ] || die "GOOGLE_APPLICATION_CREDENTIALS is not a readable key file"
+            ;;
+        *) die "NIXERY_STORAGE_BACKEND must be filesystem, s3 or gcs, not '$NIXERY_STORAGE_BACKEND'" ;;
+    esac
+    case $bucket in
+        '' | *[!a-z0-9._-]*) die "not a bucket name: '$bucket' (S3_BUCKET or GCS_BUCKET)" ;;
+    esac
+    case $endpoint in
+        *[!A-Za-z0-9.:/_-]*) die "not an endpoint URL: '$endpoint' (AWS_ENDPOINT_URL)" ;;
+    esac
+    {
+        printf 'nixery_bucket %s %s' "$kind" "$bucket"
+        [ -n "$endpoint" ] && printf ' endpoint=%s' "$endpoint"
+        [ "$kind" = s3 ] && printf ' region=%s' "${AWS_REGION:-us-east-1}"
+        printf ';\nnixery_bucket_credentials %s;\n' "$creds"
+        printf 'nixery_bucket_blobs %s;\n' "${NIXERY_BUCKET_BLOBS:-redirect}"
+        printf 'proxy_cache_path %s levels=1:2 keys_zone=nixery_bucket:10m' \
+            "$STATE/nginx/bucket-cache"
+        printf ' max_size=10g inactive=30d use_temp_path=off;\n'
+        # A bucket endpoint given by name needs nginx's resolver.
+        ns=$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf 2> /dev/null || true)
+        [ -n "$ns" ] && printf 'resolver %s;\n' "$ns"
+    } > "$http"
+    cat > "$server" << 'CONF'
+# How nginx reaches the bucket (docs/directives.md, nixery_bucket).
+location /_nixery/bucket/ {
+    internal;
+    proxy_pass $nixery_bucket_url;
+    proxy_pass_request_headers off;
+    proxy_pass_request_body off;
+    proxy_connect_timeout 5s;
+    proxy_read_timeout 30s;
+    subrequest_output_buffer_size 256k;
+    location /_nixery/bucket/blobs/ {
+        proxy_pass $nixery_bucket_url;
+        proxy_cache nixery_bucket;
+        proxy_cache_key $nixery_bucket_key;
+        proxy_cache_valid 200 30d;
+        proxy_cache_lock on;
+    }
+}
+CONF
+    log "images in the $kind bucket $bucket${endpoint:+ at $endpoint}"
+}
+bucket_conf
 
 log "starting redis-server on $SOCK"
 start redis redis-server --port 0 --unixsocket "$SOCK" --unixsocketperm 700 \
