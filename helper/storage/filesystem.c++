@@ -2,6 +2,8 @@
 // Publishing is AtomicFile's: write under <root>/tmp, fsync, rename.
 #include "storage/storage.h"
 
+#include "storage/key.h"
+
 #include "atomic_file.h"
 
 #include <cerrno>
@@ -19,28 +21,6 @@ namespace {
 std::string errno_text(int err)
 {
     return std::error_code(err, std::generic_category()).message();
-}
-
-// A key is a relative path of the layout: no empty, "." or ".." segment,
-// no leading '/'. Anything else is a bug in the caller, refused before it
-// can name a file outside the root.
-void check_key(std::string_view key)
-{
-    bool ok = !key.empty() && key.front() != '/' && key.back() != '/';
-    std::size_t start = 0;
-    while (ok && start <= key.size()) {
-        std::size_t end = key.find('/', start);
-        if (end == key.npos) {
-            end = key.size();
-        }
-        std::string_view seg = key.substr(start, end - start);
-        ok = !seg.empty() && seg != "." && seg != ".." &&
-             seg.find('\0') == seg.npos;
-        start = end + 1;
-    }
-    if (!ok) {
-        throw StorageError("storage: not a storage key: " + std::string(key));
-    }
 }
 
 // fsync a file (setting its mode when `mode` is not 0) or a directory.
@@ -71,7 +51,7 @@ class FilesystemStorage final : public Storage {
 
     void put(std::string_view key, std::string_view bytes) override
     {
-        check_key(key);
+        check_storage_key(key);
         publish_file(root_, key, bytes);
     }
 
@@ -81,7 +61,7 @@ class FilesystemStorage final : public Storage {
             const std::string& p;
             ~Unlink() { ::unlink(p.c_str()); }
         } unlink_on_failure{path};
-        check_key(key);
+        check_storage_key(key);
         std::string final_path = path_of(key);
         std::string dir = final_path.substr(0, final_path.find_last_of('/'));
         make_directories(dir);
@@ -97,7 +77,7 @@ class FilesystemStorage final : public Storage {
     std::optional<std::string> get(std::string_view key,
                                    std::size_t max) override
     {
-        check_key(key);
+        check_storage_key(key);
         std::string path = path_of(key);
         struct stat st;
         if (::stat(path.c_str(), &st) != 0) {
@@ -119,7 +99,7 @@ class FilesystemStorage final : public Storage {
 
     std::optional<std::uint64_t> size(std::string_view key) override
     {
-        check_key(key);
+        check_storage_key(key);
         struct stat st;
         if (::stat(path_of(key).c_str(), &st) != 0) {
             if (errno == ENOENT || errno == ENOTDIR) {
@@ -134,17 +114,13 @@ class FilesystemStorage final : public Storage {
     void list(std::string_view prefix,
               const std::function<void(const StoredObject&)>& each) override
     {
-        if (prefix.empty() || prefix.back() != '/') {
-            throw StorageError("storage: list prefix must end in '/': " +
-                               std::string(prefix));
-        }
-        check_key(prefix.substr(0, prefix.size() - 1));
+        check_storage_prefix(prefix);
         walk(std::string(prefix.substr(0, prefix.size() - 1)), each);
     }
 
     void remove(std::string_view key) override
     {
-        check_key(key);
+        check_storage_key(key);
         if (::unlink(path_of(key).c_str()) != 0 && errno != ENOENT &&
             errno != ENOTDIR) {
             throw StorageError("storage: cannot remove " + std::string(key) +

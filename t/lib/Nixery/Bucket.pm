@@ -8,6 +8,7 @@
 #     $s3->put('images', 'a/b', "bytes");     # signed with curl --aws-sigv4
 #     my ($status, $body) = $s3->get('images', 'a/b');
 #     $s3->stop_gateway; $s3->start_gateway;  # RGW down and back, data kept
+#     Nixery::Bucket->new($t, memstore_bytes => 2 << 30);  # room for big objects
 #
 # The daemons run in the foreground under $t->spawn, so the harness stops
 # them with everything else. Addresses are path-style:
@@ -43,6 +44,8 @@ sub new {
         access_key => $opt{access_key} // 'NIXERYTESTACCESSKEY1',
         secret_key => $opt{secret_key} // 'nixery/test+secret/key0123456789abcdefghij',
         port => Nixery::Test::free_port(),
+        # The in-memory OSD's size: what the bucket can hold, in RAM.
+        memstore_bytes => $opt{memstore_bytes} // 1073741824,
     }, $class;
     $self->start_cluster;
     $self->start_gateway;
@@ -83,7 +86,7 @@ auth cluster required = none
 auth service required = none
 auth client required = none
 osd objectstore = memstore
-memstore device bytes = 1073741824
+memstore device bytes = $self->{memstore_bytes}
 osd pool default size = 1
 osd pool default min size = 1
 osd pool default pg num = 8
