@@ -54,7 +54,8 @@ Request parse_flags(int argc, char** argv)
         "environment: NIXERY_REDIS_PASSWORD (and NIXERY_REDIS_USER) for Redis "
         "AUTH\n");
     flags
-        .text("--storage", &r.storage.storage, "DIR", "storage root (required)")
+        .text("--storage", &r.storage.storage, "DIR",
+              "storage root (or NIXERY_STORAGE_BACKEND: a bucket)")
         .text("--closure", &r.closure_file, "FILE",
               "closure JSON (docs/images.md; required)")
         .text("--name", &r.name, "NAME", "image name (required)")
@@ -78,8 +79,8 @@ Request parse_flags(int argc, char** argv)
                 "when the index entry expires (default 0: never)");
     cmd::add_lock_flags(flags, &r.storage, true);
     flags.parse_or_exit(argc, argv);
-    if (r.storage.storage.empty() || r.closure_file.empty() || r.name.empty()) {
-        flags.fail("--storage, --closure and --name are required");
+    if (r.closure_file.empty() || r.name.empty()) {
+        flags.fail("--closure and --name are required");
     }
     cmd::check_storage_flags(flags, r.storage);
     return r;

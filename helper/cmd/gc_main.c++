@@ -41,7 +41,8 @@ Command parse_flags(int argc, char** argv)
         "environment: NIXERY_REDIS_PASSWORD (and NIXERY_REDIS_USER) for Redis "
         "AUTH\n");
     flags
-        .text("--storage", &c.storage.storage, "DIR", "storage root (required)")
+        .text("--storage", &c.storage.storage, "DIR",
+              "storage root (or NIXERY_STORAGE_BACKEND: a bucket)")
         .toggle("--dry-run", &options.dry_run, "count, delete nothing")
         .number("--keep-expired", &options.keep_expired, 0, "SECONDS",
                 "keep index entries this long after they expire\n"

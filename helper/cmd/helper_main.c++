@@ -55,7 +55,8 @@ HelperFlags parse_flags(int argc, char** argv)
         .text("--redis", &d.redis, "ADDR",
               "Redis: host:port or unix:/path (default 127.0.0.1:6379)")
         .text("--storage", &f.storage.storage, "DIR",
-              "storage root shared with nginx (required)")
+              "storage root shared with nginx (or\n"
+              "NIXERY_STORAGE_BACKEND=s3|gcs: a bucket; docs/helper.md)")
         .number("--concurrency", &d.concurrency, 1, "N",
                 "images built at once (default 1)")
         .text("--channel", &f.source.channel, "REF",

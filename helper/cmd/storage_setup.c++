@@ -2,8 +2,10 @@
 
 #include "queue/redis.h"
 #include "queue/redis_lock.h"
+#include "storage/config.h"
 
 #include <cstdlib>
+#include <optional>
 #include <stdexcept>
 #include <sys/stat.h>
 
@@ -25,8 +27,14 @@ void add_lock_flags(Flags& flags, StorageFlags* target, bool redis_flag)
 
 void check_storage_flags(const Flags& flags, const StorageFlags& target)
 {
-    if (target.storage.empty()) {
-        flags.fail("--storage is required");
+    // A bucket is named by the environment; a directory by --storage or
+    // NIXERY_STORAGE_PATH (storage/config.h).
+    std::optional<std::string> backend = process_env("NIXERY_STORAGE_BACKEND");
+    bool filesystem = !backend || *backend == "filesystem";
+    if (filesystem && target.storage.empty() &&
+        !process_env("NIXERY_STORAGE_PATH")) {
+        flags.fail("--storage is required (or NIXERY_STORAGE_PATH, or "
+                   "NIXERY_STORAGE_BACKEND=s3|gcs with its bucket)");
     }
     if (!target.gc_lock.empty() && target.gc_lock != "flock" &&
         target.gc_lock != "redis") {
@@ -36,13 +44,15 @@ void check_storage_flags(const Flags& flags, const StorageFlags& target)
 
 std::unique_ptr<Storage> open_storage(const StorageFlags& flags)
 {
-    // Buckets: open the backend NIXERY_STORAGE_BACKEND names here.
+    StorageConfig config = storage_config_from_env(
+        flags.storage.empty() ? std::nullopt
+                              : std::optional<std::string>(flags.storage));
     struct stat st;
-    if (!flags.create &&
-        (::stat(flags.storage.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
-        throw std::runtime_error("not a directory: " + flags.storage);
+    if (config.backend == StorageBackend::filesystem && !flags.create &&
+        (::stat(config.root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
+        throw std::runtime_error("not a directory: " + config.root);
     }
-    return open_filesystem_storage(flags.storage);
+    return nixery::open_storage(config);
 }
 
 std::unique_ptr<CollectionLock> open_collection_lock(const StorageFlags& flags,

@@ -18,7 +18,7 @@
 namespace nixery::cmd {
 
 struct StorageFlags {
-    std::string storage;                  // --storage DIR
+    std::string storage;                  // --storage DIR (or the environment)
     std::string redis = "127.0.0.1:6379"; // --redis ADDR, for the Redis lock
     std::string gc_lock;                  // --gc-lock: "", "flock", "redis"
     bool create = true; // false: a missing --storage directory is an error
@@ -31,9 +31,10 @@ void add_lock_flags(Flags& flags, StorageFlags* target, bool redis_flag);
 // flags.fail() (usage, exit 2).
 void check_storage_flags(const Flags& flags, const StorageFlags& target);
 
-// The storage the flags name. Today the directory tree at --storage; the
-// backend selected by the environment (NIXERY_STORAGE_BACKEND: buckets)
-// is to be opened here, and nowhere else. Throws std::runtime_error.
+// The storage the flags and the environment name (storage/config.h):
+// the directory tree at --storage (or NIXERY_STORAGE_PATH), or the bucket
+// NIXERY_STORAGE_BACKEND=s3|gcs and its variables name. The one place a
+// program opens storage. Throws std::runtime_error (StorageError).
 std::unique_ptr<Storage> open_storage(const StorageFlags& flags);
 
 // The collection lock for `storage`: flock for a filesystem unless

@@ -2,6 +2,7 @@
 // fixtures/pkgs): the matching rules, the injection attempts, and each
 // kind of failure. Needs nix-instantiate/nix-store on PATH and NIX_CONFIG
 // set for offline use (the Makefile exports it).
+#include "atomic_file.h"
 #include "base/log.h"
 #include "nix/resolve.h"
 
@@ -258,9 +259,11 @@ TEST(ResolveImage, TimeoutThenHealthy)
     for (int i = 0; i < 100 && left; ++i) {
         left = false;
         for (const auto& e : fs::directory_iterator("/proc")) {
-            std::ifstream f(e.path() / "cmdline");
-            std::string cmd((std::istreambuf_iterator<char>(f)), {});
-            left = left || cmd.find("nixery-test-sleeper-") != cmd.npos;
+            // A process may exit while we read it (ESRCH): then it is gone.
+            std::optional<std::string> cmd =
+                read_small_file((e.path() / "cmdline").string(), 1 << 20);
+            left =
+                left || (cmd && cmd->find("nixery-test-sleeper-") != cmd->npos);
         }
         if (left) {
             std::this_thread::sleep_for(std::chrono::milliseconds(100));

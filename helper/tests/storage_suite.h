@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 
 namespace nixery::test {
@@ -19,6 +20,12 @@ struct StorageBackend {
     // A fresh, empty storage; nullptr skips the suite (say why on stderr).
     std::function<std::unique_ptr<Storage>()> open;
 };
+
+// gtest names a parameter by this (not by its bytes).
+inline void PrintTo(const StorageBackend& backend, std::ostream* os)
+{
+    *os << backend.name;
+}
 
 class StorageSuite : public ::testing::TestWithParam<StorageBackend> {
   protected:
