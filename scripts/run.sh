@@ -202,8 +202,14 @@ log "starting nixery-helper ($source_text)"
 # Its JSON log lines go to logs/helper.log and to the terminal; tee ignores
 # the terminal's SIGINT so that the helper's last lines are kept.
 # shellcheck disable=SC2086 # NIXERY_HELPER_FLAGS is a list of flags
+# A bucket is named by the environment (bucket_conf); a directory by a flag.
+storage_flags=(--storage "$STATE/storage")
+case ${NIXERY_STORAGE_BACKEND:-filesystem} in
+    filesystem) ;;
+    *) storage_flags=() ;;
+esac
 TMPDIR=$STATE/tmp start helper "$HELPER" --redis "unix:$SOCK" \
-    --storage "$STATE/storage" --nix-dir "$ROOT/nix" \
+    "${storage_flags[@]}" --nix-dir "$ROOT/nix" \
     --popularity "$ROOT/nix/popularity.json" ${NIXERY_HELPER_FLAGS:-} \
     2> >(tee -i -a "$STATE/logs/helper.log" >&2)
 

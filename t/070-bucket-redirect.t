@@ -161,6 +161,10 @@ my $wait = $q->background(1, '/v2/fresh/manifests/latest');
 ok($q->wait_builds(1), 'the miss became a build');
 my $fresh = $br->add_image(name => 'fresh');
 is($wait->(), "200:\n", 'the waiting request got the image once announced');
+is($q->builds('fresh:latest'), 1, '... built once: the announcement was '
+    . 'trusted, not checked against the local cache and sent again');
+is(scalar $t->error_log_lines(qr/building it again/), 0,
+    '... and no "building it again"');
 $r = $t->http(GET => '/v2/fresh/manifests/latest');
 ok($r->{body} eq $fresh->{docker}{bytes}, '... the manifest from the bucket');
 $r = $t->http(GET => '/v2/ghost/manifests/latest');

@@ -2,6 +2,7 @@
 // connections, the enqueue script, and the replies and announcements that
 // end a wait. Whatever cannot be sent or read ends the waits it concerns
 // at once, with a log line naming the image's key.
+#include "ngx/bucket.h"
 #include "ngx/queue_client.h"
 
 #include "ngx/serve.h"
@@ -224,7 +225,11 @@ void Queue::dispatch(const queue::Result& result) noexcept
         return;
     }
     KeyEntry& entry = it->second;
+    // With a bucket, the image is in the bucket, not yet on this host: the
+    // resumed requests fetch it (bucket_fetch.c++), so the local check
+    // below would only send every build twice.
     if (result.ok && !entry.rebuilt && entry.head != nullptr &&
+        !bucket_enabled(entry.head->r) &&
         !index_has_image(entry.head->r, it->first)) {
         // A stored result outlived its image (collected or deleted within
         // the result's lifetime): forget the result and build again, once.
