@@ -132,8 +132,9 @@ sub capture {
 # and the exit status.
 sub assemble {
     my (%o) = @_;
-    my @argv = ($ASSEMBLE, '--storage', $o{storage}, '--closure',
-        $o{closure}, '--name', $o{name}, '--tag', $o{tag} // 'latest');
+    # No storage: the environment names a bucket (NIXERY_STORAGE_BACKEND).
+    my @argv = ($ASSEMBLE, (defined $o{storage} ? ('--storage', $o{storage}) : ()),
+        '--closure', $o{closure}, '--name', $o{name}, '--tag', $o{tag} // 'latest');
     push @argv, '--store-prefix', $o{prefix} if defined $o{prefix};
     push @argv, '--threads', $o{threads} if defined $o{threads};
     push @argv, '--budget', $o{budget} if defined $o{budget};
