@@ -39,8 +39,9 @@ my $dir = $t->dir;
 my $root = $Nixery::Test::ROOT;
 my %took;
 
-# Three hosts' links first: Redis and RGW listen on their root-side ends.
-my @ns = map { Nixery::Netns->new($_) } 1 .. 3;
+# Hosts' links first (three nginx hosts, one helper host): Redis and RGW
+# listen on their root-side ends.
+my @ns = map { Nixery::Netns->new($_) } 1 .. 4;
 my @outer = map { $_->outer } @ns;
 my $t0 = time;
 my $br = Nixery::BucketRegistry->new($t, listen => \@outer);
@@ -50,13 +51,18 @@ $q->start_redis;
 my ($redis_port) = $q->address =~ /:(\d+)$/;
 $took{setup} = time - $t0;
 
-# A helper writing the bucket (no --storage: the environment names it).
+# A helper writing the bucket (no --storage: the environment names it);
+# on a host of its own with ns => a Nixery::Netns.
 sub start_helper {
     my ($name, %o) = @_;
+    my $ns = $o{ns};
     my %env = ($s3->env('images'), NIXERY_STORAGE_TMP => "$dir/tmp-$name",
+        $ns ? (AWS_ENDPOINT_URL => 'http://' . $ns->outer . ':' . $s3->port)
+            : (),
         %{ $o{env} // {} });
     local @ENV{keys %env} = values %env;
-    $t->spawn($name, $Nixery::Queue::HELPER, '--redis', $q->address,
+    $t->spawn($name, ($ns ? $ns->wrap : ()), $Nixery::Queue::HELPER,
+        '--redis', $ns ? $ns->outer . ":$redis_port" : $q->address,
         '--pkgs-path', "$root/nix/pkgs", '--nix-dir', "$root/nix",
         '--gc-roots', "$dir/gcroots-$name", '--popularity',
         "$root/nix/popularity.json", '--heartbeat', 1, '--helper-id', $name,
@@ -215,6 +221,105 @@ subtest 'a new host needs nothing but the bucket' => sub {
     is($digest, $hello_digest, 'host C serves the same image');
     is($q->cli('XLEN', 'nixery:jobs'), $jobs, 'no job was queued');
     ok(-e $c_host->storage . '/index', 'host C cached the index entry');
+};
+
+# Every key of the bucket (ListObjectsV2, page by page).
+sub bucket_keys {
+    my ($token, @keys) = ('');
+    while (1) {
+        my ($status, $body) = $s3->curl($s3->url('images') . '?list-type=2'
+            . ($token eq '' ? '' : '&continuation-token=' . uri($token)));
+        die "list: $status $body" unless $status == 200;
+        push @keys, $body =~ m{<Key>([^<]+)</Key>}g;
+        last unless $body =~ m{<IsTruncated>true</IsTruncated>};
+        ($token) = $body =~ m{<NextContinuationToken>([^<]+)<};
+    }
+    return @keys;
+}
+
+sub uri { my ($s) = @_; $s =~ s/([^A-Za-z0-9._~-])/sprintf '%%%02X', ord $1/ge; $s }
+
+# Multipart uploads begun and neither completed nor aborted: upload ids.
+sub pending_uploads {
+    # "uploads=": curl signs a bare "uploads" differently from RGW.
+    my ($status, $body) = $s3->curl($s3->url('images') . '?uploads=');
+    die "list uploads: $status $body" unless $status == 200;
+    return $body =~ m{<Key>(blobs/[^<]+)</Key><UploadId>([^<]+)</UploadId>}g;
+}
+
+subtest 'a helper killed while it uploads a layer in parts' => sub {
+    # One store-path layer for the whole closure of perl, git and
+    # python3 (60 MB): well above the 16 MiB part size, so it goes up in
+    # parts. Helper x is on a host of its own whose link is slow enough
+    # (about 5 s for the layer) to see the upload under way.
+    my @budget = (args => [ '--layer-budget', 1 ]);
+    $ns[3]->shape('100mbit');
+    start_helper('x', @budget, ns => $ns[3]);
+    my $a = $a_host->host . ':' . $a_host->port;
+    $t0 = time;
+    my $pull = background('curl-big', 'curl', '-s', '-o', "$dir/big.json",
+        '-w', '%{http_code}', '--max-time', 300,
+        "http://$a/v2/perl/git/python3/manifests/latest");
+    my $ids = Nixery::Test::poll(180, sub {
+        return [ pending_uploads() ] if $t->read_file("logs/x.log")
+            !~ /"msg":"job done"/;
+        return 'done';
+    }, sub { !ref $_[0] || @{ $_[0] } });
+    $t->stop('x', 'KILL');
+    SKIP: {
+        ok(ref $ids && @$ids, 'a layer upload in parts under way')
+            or skip('the build finished before a multipart upload was seen',
+                6);
+        $took{'build until a multipart upload'} = time - $t0;
+        my %left = reverse pending_uploads();
+        ok($left{ $ids->[1] }, "helper x SIGKILLed while uploading $ids->[0]"
+            . ' in parts: the upload is left pending');
+        ok(!grep({ $_ eq $ids->[0] } bucket_keys()), '... and the layer is not'
+            . ' in the bucket');
+        start_helper('y', @budget);
+        my ($rc, $code, $secs) = $pull->();
+        $took{'the pull, with the takeover'} = $secs;
+        is($code, '200', 'the waiting pull got the image');
+        my @done = jobs_done('built', 'y');
+        is(scalar @done, 1, 'helper y built it');
+        is($done[0]{deliveries}, 2, '... as the second delivery of the job');
+        my %keys = map { $_ => 1 } bucket_keys();
+        my @missing;
+        for my $m (grep { m{^manifests/} } sort keys %keys) {
+            my ($status, $body) = $s3->get('images', $m);
+            my $doc = eval { decode_json($body) } // {};
+            for my $d ($doc->{config}, @{ $doc->{layers} // [] }) {
+                my ($hex) = ($d->{digest} // '') =~ /^sha256:([0-9a-f]{64})$/;
+                push @missing, "$m: $d->{digest}" unless $hex
+                    && $keys{ 'blobs/sha256/' . substr($hex, 0, 2) . "/$hex" };
+            }
+        }
+        is(scalar @missing, 0, 'no manifest in the bucket names a missing '
+            . 'blob (' . scalar(grep { m{^manifests/} } keys %keys)
+            . ' manifests)') or diag(join "\n", @missing);
+        my $r = $b_host->http(GET => '/v2/python3/git/perl/manifests/latest');
+        is($r->{headers}{'docker-content-digest'},
+            'sha256:' . sha256_hex($t->read_file("$dir/big.json") // ''),
+            'host B serves the same image');
+    }
+    $t->stop('y');
+};
+
+subtest 'wrong credentials for a helper' => sub {
+    my $wrong = 'wrong/secret+key0123456789abcdefghijklmn';
+    start_helper('bad', env => { AWS_SECRET_ACCESS_KEY => $wrong });
+    my $r = $b_host->http(GET => '/v2/jq/manifests/latest', timeout => 120);
+    isnt($r->{status}, 200, "a pull with the helper's secret wrong: "
+        . "$r->{status} " . $b_host->error_code($r));
+    my $log = $t->read_file('logs/bad.log') // '';
+    note($log);
+    # S3 says the signature is wrong (so is the secret) for that key id.
+    like($log, qr/HTTP 403 SignatureDoesNotMatch \(access key id \Q${\ $s3->access_key }\E\)/,
+        'the log says the bucket refused the signature of that access key id');
+    is(join(' ', map { $_->{outcome} } jobs_done(undef, 'bad')), 'failed',
+        'the job failed');
+    unlike($log, qr/\Q$wrong\E/, '... the secret is in no log line');
+    $t->stop('bad');
 };
 
 $a_host->done if $a_host;

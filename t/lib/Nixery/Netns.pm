@@ -6,6 +6,7 @@
 #     my $a = Nixery::Netns->new(1);     # 10.231.N.1 (root) - 10.231.N.2
 #     $a->outer; $a->inner;              # the two ends' addresses
 #     $a->wrap('nginx', ...);            # argv run inside the namespace
+#     $a->shape('100mbit');              # a slow link out of it
 #
 # Every namespace made here is deleted (with its link) when the test
 # process ends, also when it dies or fails.
@@ -62,6 +63,15 @@ sub new {
 sub name { $_[0]{name} }
 sub outer { $_[0]{outer} }
 sub inner { $_[0]{inner} }
+
+# Limit what leaves the namespace to $rate (tc's units: "100mbit"), so
+# that a transfer through the link takes a while.
+sub shape {
+    my ($self, $rate) = @_;
+    ip('netns', 'exec', $self->{name}, 'tc', 'qdisc', 'add', 'dev',
+        $self->{inner_if}, 'root', 'tbf', 'rate', $rate, 'burst', '64kb',
+        'latency', '500ms');
+}
 
 # An argv that runs @argv inside the namespace (ip execs it: same pid).
 sub wrap {
