@@ -9,6 +9,7 @@
 #     my ($status, $body) = $s3->get('images', 'a/b');
 #     $s3->stop_gateway; $s3->start_gateway;  # RGW down and back, data kept
 #     Nixery::Bucket->new($t, memstore_bytes => 2 << 30);  # room for big objects
+#     Nixery::Bucket->new($t, listen => ['10.0.0.1']);  # also on these addresses
 #
 # The daemons run in the foreground under $t->spawn, so the harness stops
 # them with everything else. Addresses are path-style:
@@ -46,6 +47,9 @@ sub new {
         port => Nixery::Test::free_port(),
         # The in-memory OSD's size: what the bucket can hold, in RAM.
         memstore_bytes => $opt{memstore_bytes} // 1073741824,
+        # Addresses the gateway listens on besides 127.0.0.1 (other
+        # hosts' links, Nixery::Netns).
+        listen => $opt{listen} // [],
     }, $class;
     $self->start_cluster;
     $self->start_gateway;
@@ -78,6 +82,8 @@ sub conf_path { "$_[0]{dir}/ceph.conf" }
 sub write_conf {
     my ($self) = @_;
     my ($d, $p1, $p2) = @$self{qw(dir mon_v1 mon_v2)};
+    my $endpoints = join ' ', map { "endpoint=$_:$self->{port}" }
+        '127.0.0.1', @{ $self->{listen} };
     $self->{t}->write_file($self->conf_path, <<"CONF");
 [global]
 fsid = $self->{fsid}
@@ -104,7 +110,7 @@ osd data = $d/osd/\$cluster-\$id
 public network = 127.0.0.0/8
 ms bind ipv6 = false
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:$self->{port}
+rgw frontends = beast $endpoints
 # With authentication off, radosgw waits 300 s on its monitor without this.
 ms mon client mode = crc secure
 CONF

@@ -8,6 +8,11 @@
 #     $t->run;
 #     $br->fetches(qr{^GET /_nixery/bucket/index/});     # bucket log lines
 #
+# Another host (Nixery::Netns): Nixery::BucketRegistry->new($t, listen =>
+# [...]) (RGW's extra addresses, as Nixery::Bucket), then $br->conf(t =>
+# $host_t, endpoint => ..., redis => ..., listen => ...) for that host's
+# nginx and $br->fetches($re, $host_t) for its log.
+#
 # Images are made by Nixery::Fixture in a staging tree and uploaded from
 # there, so nginx's nixery_storage (its local cache) starts empty.
 package Nixery::BucketRegistry;
@@ -25,8 +30,8 @@ use Nixery::Test;
 our $EXAMPLE = "$Nixery::Test::ROOT/conf/nixery-bucket.conf";
 
 sub new {
-    my ($class, $t) = @_;
-    my $s3 = Nixery::Bucket->new($t);
+    my ($class, $t, %opt) = @_;
+    my $s3 = Nixery::Bucket->new($t, %opt);
     $s3->create_bucket('images');
     my $creds = $t->write_file('conf/bucket.env',
         "AWS_ACCESS_KEY_ID=" . $s3->access_key . "\n"
@@ -52,22 +57,25 @@ sub add_image {
 # conf/nixery-bucket.conf with the test's paths and ports (each swapped
 # string must be there: the test runs the example as written). Options:
 # blobs (redirect|proxy), queue (a Nixery::Queue, else no nixery_redis),
-# extra (more http{} lines).
+# extra (more http{} lines); for another host: t (its Nixery::Test),
+# endpoint (the bucket's URL from there), redis (Redis's address from
+# there), listen (the address it listens on).
 sub conf {
     my ($self, %o) = @_;
-    my $t = $self->{t};
+    my $t = $o{t} // $self->{t};
     my $dir = $t->dir;
     my $text = $t->read_file($EXAMPLE) // croak "$EXAMPLE missing";
     my %swap = (
-        'listen 80;' => 'listen 127.0.0.1:%%PORT%%;',
+        'listen 80;' => 'listen ' . ($o{listen} // '127.0.0.1') . ':%%PORT%%;',
         '/var/log/nginx/' => "$dir/logs/",
         '/var/cache/nixery;' => '%%STORAGE%%;',
         '/var/cache/nginx/nixery ' => "$dir/proxy-cache ",
-        'endpoint=http://127.0.0.1:7480' => 'endpoint=' . $self->{s3}->endpoint,
+        'endpoint=http://127.0.0.1:7480' => 'endpoint='
+            . ($o{endpoint} // $self->{s3}->endpoint),
         '/etc/nginx/nixery-bucket.env' => $self->{creds},
     );
     if ($o{queue}) {
-        $swap{'127.0.0.1:6379'} = $o{queue}->address;
+        $swap{'127.0.0.1:6379'} = $o{redis} // $o{queue}->address;
     } else {
         $swap{'nixery_redis 127.0.0.1:6379;'} = '';
     }
@@ -83,8 +91,8 @@ sub conf {
 # Lines of the bucket log (the example's log of the internal location)
 # matching $re: "<time> <method> <uri> <status> <upstream status> <cache>".
 sub fetches {
-    my ($self, $re) = @_;
-    my $log = $self->{t}->read_file('logs/nixery-bucket.log') // '';
+    my ($self, $re, $t) = @_;
+    my $log = ($t // $self->{t})->read_file('logs/nixery-bucket.log') // '';
     return grep { (split / /, $_, 2)[1] =~ $re } split /\n/, $log;
 }
 

@@ -4,6 +4,7 @@
 #
 #     my $q = Nixery::Queue->new($t);           # redis on a unix socket
 #     $q->start_redis;                          # or (tcp => 1)
+#     Nixery::Queue->new($t, tcp => 1, listen => ['10.0.0.1']);  # also there
 #     $q->start_helper('h1', '--fake-delay-ms', 500);
 #     $t->write_config($t->http_conf($q->http_conf(wait => '10s') . ...));
 #     my @r = $q->parallel($t->port, 200, GET => '/v2/hello/manifests/latest');
@@ -29,8 +30,10 @@ sub new {
     my ($class, $t, %opt) = @_;
     # password: Redis requires it (requirepass); the helpers and redis-cli
     # send it.
-    my $self = bless { t => $t, tcp => $opt{tcp}, password => $opt{password} },
-        $class;
+    # listen: addresses Redis takes connections on besides 127.0.0.1 (tcp
+    # only; other hosts' links, Nixery::Netns).
+    my $self = bless { t => $t, tcp => $opt{tcp}, password => $opt{password},
+        listen => $opt{listen} // [] }, $class;
     $self->{sock} = $t->dir . '/redis.sock';
     $self->{redis_port} = Nixery::Test::free_port() if $opt{tcp};
     $self->{fake} = $t->dir . '/fake';
@@ -49,7 +52,10 @@ sub start_redis {
     my ($self) = @_;
     my $t = $self->{t};
     my @listen = $self->{tcp}
-        ? ('--port', $self->{redis_port}, '--bind', '127.0.0.1')
+        ? ('--port', $self->{redis_port}, '--bind', '127.0.0.1',
+            @{ $self->{listen} },
+            # Other hosts connect without a password, as on 127.0.0.1.
+            @{ $self->{listen} } ? ('--protected-mode', 'no') : ())
         : ('--port', 0, '--unixsocket', $self->{sock},
             '--unixsocketperm', 700);
     my @auth = defined $self->{password}

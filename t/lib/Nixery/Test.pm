@@ -16,6 +16,10 @@
 #     $t->done;
 #
 # Storage trees with real images: Nixery::Fixture.
+#
+# A host of its own (Nixery::Netns): Nixery::Test->new(host => $addr,
+# wrap => [ $ns->wrap ]) runs nginx through the wrap argv and talks to it
+# (run(), http()) on $addr instead of 127.0.0.1.
 package Nixery::Test;
 
 use strict;
@@ -84,6 +88,7 @@ sub need_or_skip {
 }
 
 sub dir { $_[0]{dir} }
+sub host { $_[0]{host} // '127.0.0.1' }
 sub storage { $_[0]{storage} }
 sub port { $_[0]{port} //= free_port() }
 
@@ -253,7 +258,7 @@ sub run {
         if ($pid == 0) {
             open STDOUT, '>>', "$self->{dir}/logs/stdout.log";
             open STDERR, '>>', "$self->{dir}/logs/stderr.log";
-            exec $NGINX, '-p', "$self->{dir}/", '-c', 'conf/nginx.conf';
+            exec @{ $self->{wrap} // [] }, $NGINX, '-p', "$self->{dir}/", '-c', 'conf/nginx.conf';
             exit 127;
         }
         $self->{pids}{nginx} = $pid;
@@ -293,15 +298,16 @@ sub wait_started {
         return 'exited' if waitpid($pid, WNOHANG) == $pid;
         my $written = $check_pid ? ($self->read_file($pidfile) // '') : "$pid\n";
         return $written =~ /^(\d+)/ && $1 == $pid
-            && $self->wait_port($self->port, 0) ? 'ok' : 'running';
+            && $self->wait_port($self->port, 0, $self->host) ? 'ok' : 'running';
     }, sub { $_[0] ne 'running' });
 }
 
-# Wait until something accepts connections on $port (tries at least once).
+# Wait until something accepts connections on $port of $host (default
+# 127.0.0.1; tries at least once).
 sub wait_port {
-    my ($self, $port, $timeout) = @_;
+    my ($self, $port, $timeout, $host) = @_;
     return poll($timeout, sub {
-        IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+        IO::Socket::INET->new(PeerAddr => $host // '127.0.0.1', PeerPort => $port,
             Proto => 'tcp') ? 1 : 0;
     });
 }
@@ -370,7 +376,7 @@ sub http {
         }
         $h . "\r\n" . ($opt{body} // '');
     };
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+    my $s = IO::Socket::INET->new(PeerAddr => $self->host,
         PeerPort => $opt{port} // $self->port, Proto => 'tcp',
         Timeout => $opt{timeout} // 30)
         or croak "connect: $!";
