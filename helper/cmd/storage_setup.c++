@@ -52,7 +52,13 @@ std::unique_ptr<Storage> open_storage(const StorageFlags& flags)
         (::stat(config.root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
         throw std::runtime_error("not a directory: " + config.root);
     }
-    return nixery::open_storage(config);
+    std::unique_ptr<Storage> storage = nixery::open_storage(config);
+    if (config.backend != StorageBackend::filesystem) {
+        // Refused credentials or a missing bucket show now, naming the
+        // setting to check, rather than as a failed first build.
+        storage->get("index/00/nixery-access-check", 64);
+    }
+    return storage;
 }
 
 std::unique_ptr<CollectionLock> open_collection_lock(const StorageFlags& flags,

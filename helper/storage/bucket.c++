@@ -171,6 +171,9 @@ void BucketStorage::fail(std::string_view what, std::string_view key,
     if (response.status == 401 || response.status == 403) {
         message += " (" + signer_->identity() + ")";
     }
+    if (std::string hint = signer_->hint(code); !hint.empty()) {
+        message += ": " + hint;
+    }
     throw StorageError(message);
 }
 

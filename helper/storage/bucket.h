@@ -67,6 +67,9 @@ class BucketSigner {
     // Who signs ("access key id AKIA...", "service account x@y"), named in
     // errors the service answers with 401 or 403. Never a secret.
     virtual std::string identity() const = 0;
+    // Which setting to look at when the service answers with this error
+    // code ("check AWS_SECRET_ACCESS_KEY"); empty when none applies.
+    virtual std::string hint(std::string_view code) const = 0;
 };
 
 class BucketStorage final : public Storage {

@@ -47,6 +47,17 @@ class GcsBucketSigner final : public BucketSigner {
         return "service account " + signer_.client_email();
     }
 
+    std::string hint(std::string_view code) const override
+    {
+        if (code == "SignatureDoesNotMatch" || code == "AccessDenied") {
+            return "check GOOGLE_APPLICATION_CREDENTIALS";
+        }
+        if (code == "NoSuchBucket") {
+            return "check GCS_BUCKET";
+        }
+        return {};
+    }
+
   private:
     GcsConfig config_;
     GcsSigner signer_;

@@ -61,6 +61,29 @@ class S3Signer final : public BucketSigner {
         return "access key id " + config_.credentials.access_key_id;
     }
 
+    std::string hint(std::string_view code) const override
+    {
+        if (code == "SignatureDoesNotMatch") {
+            return "check AWS_SECRET_ACCESS_KEY";
+        }
+        if (code == "InvalidAccessKeyId") {
+            return "check AWS_ACCESS_KEY_ID";
+        }
+        if (code == "InvalidToken" || code == "ExpiredToken") {
+            return "check AWS_SESSION_TOKEN";
+        }
+        if (code == "AccessDenied") {
+            return "the key may not use this bucket";
+        }
+        if (code == "NoSuchBucket") {
+            return "check S3_BUCKET";
+        }
+        if (code == "AuthorizationHeaderMalformed") {
+            return "check AWS_REGION";
+        }
+        return {};
+    }
+
   private:
     S3Config config_;
     std::mutex keys_mutex_;

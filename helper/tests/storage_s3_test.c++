@@ -357,6 +357,8 @@ TEST_F(S3Storage, WrongCredentialsNameTheKeyIdAndStatusNotTheSecret)
                   std::string::npos)
             << m;
         EXPECT_NE(m.find("index/0f/0f00"), std::string::npos) << m;
+        EXPECT_NE(m.find("check AWS_SECRET_ACCESS_KEY"), std::string::npos)
+            << m;
         EXPECT_EQ(m.find("Wrong/Secret"), std::string::npos) << m;
         EXPECT_EQ(m.find(config.credentials.secret_access_key),
                   std::string::npos)
