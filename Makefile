@@ -22,7 +22,9 @@ BUNDLED_DEBIAN_PACKAGES := hello bash coreutils moreutils nano git htop \
 	jq python3 python3-requests libjson-perl busybox-static \
 	ca-certificates netbase ncurses-base
 # Ceph's RADOS Gateway (radosgw, ceph-*) is a real S3 server for the bucket
-# tests (t/lib/Nixery/Bucket.pm).
+# tests (t/lib/Nixery/Bucket.pm); iproute2 makes their network namespaces
+# (t/lib/Nixery/Netns.pm). t/050 needs node and npm, which these machines
+# have (it installs Debian's when they are missing).
 DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	libarchive-dev zlib1g-dev libssl-dev libdeflate-dev libzstd-dev \
 	libisal-dev isal libgtest-dev libgmock-dev libbenchmark-dev \
