@@ -32,6 +32,7 @@ DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	podman runc containerd busybox-static wrk clang-format clang-tidy \
 	cmake g++ make perl libjson-pp-perl curl python3 pigz openssl valgrind \
 	radosgw ceph-mon ceph-osd ceph-common libcurl4-openssl-dev libxml2-dev \
+	iproute2 \
 	$(BUNDLED_DEBIAN_PACKAGES)
 
 BUNDLED_PKGS := hello bash bashInteractive coreutils moreutils nano git htop \
