@@ -65,6 +65,14 @@ sub seconds {
     die "$url: $out" unless $code == 200 && $size == $mib << 20;
     return $time;
 }
+# Seconds to download the module's URL and the plain one, in an order that
+# alternates with $i so that neither side always goes first.
+sub timed_pair {
+    my ($i, $module_url, $plain_url) = @_;
+    return (seconds($module_url), seconds($plain_url)) if $i % 2;
+    my $p = seconds($plain_url);
+    return (seconds($module_url), $p);
+}
 sub median { my @s = sort { $a <=> $b } @_; $s[$#s / 2] }
 
 my $module = 'http://127.0.0.1:' . $t->port . '/v2/bench/blobs/sha256:';
@@ -72,14 +80,7 @@ my $plain = "http://127.0.0.1:$plain_port";
 my (@first, @first_m, @first_p);
 for my $i (0 .. $#hex) {
     my $key = Nixery::Fixture->blob_path($hex[$i]);
-    my ($m, $p);
-    if ($i % 2) {
-        $p = seconds("$plain/plain/$key");
-        $m = seconds("$module$hex[$i]");
-    } else {
-        $m = seconds("$module$hex[$i]");
-        $p = seconds("$plain/plain/$key");
-    }
+    my ($m, $p) = timed_pair($i, "$module$hex[$i]", "$plain/plain/$key");
     push @first_m, $m;
     push @first_p, $p;
     push @first, $p / $m;
@@ -87,14 +88,7 @@ for my $i (0 .. $#hex) {
 my $key1 = Nixery::Fixture->blob_path($hex[0]);
 my (@cached, @cached_m, @cached_p);
 for my $i (1 .. $repeats) {
-    my ($m, $p);
-    if ($i % 2) {
-        $m = seconds("$module$hex[0]");
-        $p = seconds("$plain/static/$key1");
-    } else {
-        $p = seconds("$plain/static/$key1");
-        $m = seconds("$module$hex[0]");
-    }
+    my ($m, $p) = timed_pair($i, "$module$hex[0]", "$plain/static/$key1");
     push @cached_m, $m;
     push @cached_p, $p;
     push @cached, $p / $m;

@@ -11,8 +11,7 @@ use lib 't/lib';
 use Nixery::Test;
 use Nixery::Bucket;
 
-Nixery::Test::need(Nixery::Bucket::available(),
-    'Ceph RGW (radosgw, ceph-mon, ceph-osd) is not installed');
+Nixery::Bucket::need();
 
 my $t = Nixery::Test->new;
 my $s3 = Nixery::Bucket->new($t);

@@ -20,8 +20,7 @@ use Nixery::Fixture;
 use Nixery::Queue;
 use Nixery::Test;
 
-Nixery::Test::need(Nixery::Bucket::available(),
-    'Ceph RGW (radosgw, ceph-mon, ceph-osd) is not installed');
+Nixery::Bucket::need();
 
 my $t = Nixery::Test->new;
 my $dir = $t->dir;

@@ -15,8 +15,7 @@ use Nixery::BucketRegistry;
 use Nixery::Fixture;
 use Nixery::Test;
 
-Nixery::Test::need(Nixery::Bucket::available(),
-    'Ceph RGW (radosgw, ceph-mon, ceph-osd) is not installed');
+Nixery::Bucket::need();
 
 my $t = Nixery::Test->new;
 my $dir = $t->dir;

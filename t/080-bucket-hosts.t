@@ -29,8 +29,7 @@ use Nixery::Test;
 
 Nixery::Test::need(Nixery::Netns::available(),
     'needs root and ip(8) (network namespaces)');
-Nixery::Test::need(Nixery::Bucket::available(),
-    'Ceph RGW (radosgw, ceph-mon, ceph-osd) is not installed');
+Nixery::Bucket::need();
 Nixery::Test::need(-x '/usr/bin/skopeo' && -x '/usr/bin/podman',
     'skopeo and podman are not installed');
 $ENV{NIX_CONFIG} //= "sandbox = false\nbuild-users-group =\nsubstituters =\n";

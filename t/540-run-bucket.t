@@ -13,8 +13,7 @@ use Nixery::Test;
 use Nixery::Bucket;
 use Nixery::Run qw(command);
 
-Nixery::Test::need(Nixery::Bucket::available(),
-    'Ceph RGW (radosgw, ceph-mon, ceph-osd) is not installed');
+Nixery::Bucket::need();
 Nixery::Test::need($> == 0, 'needs root (make run builds with Nix)');
 
 my $t = Nixery::Test->new;

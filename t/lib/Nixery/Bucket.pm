@@ -35,6 +35,13 @@ sub available {
     return 1;
 }
 
+# At the top of a test file that needs the server: skips without it on a
+# developer's machine, fails under CI (Nixery::Test::need).
+sub need {
+    Nixery::Test::need(available(),
+        'Ceph RGW (radosgw, ceph-mon, ceph-osd) is not installed');
+}
+
 sub new {
     my ($class, $t, %opt) = @_;
     my $dir = $t->dir . '/rgw';
