@@ -1,6 +1,6 @@
 # See bench/bucket_redirect.sh. Two nginx instances (1 worker each,
 # access_log off), each answering both ways: /v2/ through the module
-# (signing a SigV4 URL per request) and /plain/ with `return 307` and a
+# (a SigV4 URL signed once per blob and window) and /plain/ with `return 307` and a
 # constant Location as long as the module's. Each round runs two wrk at the
 # same time, module on one instance and plain on the other, swapping every
 # round, so load from other processes hits both alike; the median of the

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Blob redirects in bucket mode (nixery_bucket_blobs redirect: a 307 to a
-# freshly presigned URL, no bucket contacted) against plain nginx's
+# presigned URL, no bucket contacted) against plain nginx's
 # `return 307` with a Location of the same length: answers per second,
 # printed as a ratio. Run by `make bench` (never by `make test`).
 set -euo pipefail

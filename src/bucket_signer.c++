@@ -245,4 +245,32 @@ std::string BucketSigner::presigned_url(std::string_view method,
     return sigv4_presigned_url(endpoint_.scheme, req, signed_req);
 }
 
+const std::string& BucketSigner::redirect_url(std::string_view key,
+                                              std::time_t now, std::int64_t ttl)
+{
+    // Entries of one window only: a new window (or ttl) starts afresh, so
+    // the map holds at most the blobs asked for within one window.
+    constexpr std::size_t max_entries = 8192;
+    std::int64_t window = std::min<std::int64_t>(ttl / 10, 60);
+    if (window < 1) {
+        uncached_ = presigned_url("GET", key, now, ttl);
+        return uncached_;
+    }
+    std::time_t start = now - now % window;
+    if (start != redirects_start_ || ttl != redirects_ttl_ ||
+        redirects_.size() >= max_entries) {
+        redirects_.clear();
+        redirects_start_ = start;
+        redirects_ttl_ = ttl;
+    }
+    auto it = redirects_.find(key);
+    if (it == redirects_.end()) {
+        it = redirects_
+                 .emplace(std::string(key),
+                          presigned_url("GET", key, start, ttl))
+                 .first;
+    }
+    return it->second;
+}
+
 } // namespace nixery

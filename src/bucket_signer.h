@@ -19,6 +19,7 @@
 
 #include "gcs_sign.h"
 #include "sigv4.h"
+#include "string_hash.h"
 
 #include <cstdint>
 #include <ctime>
@@ -96,6 +97,14 @@ class BucketSigner {
     std::string presigned_url(std::string_view method, std::string_view key,
                               std::time_t now, std::int64_t ttl);
 
+    // The URL a blob GET is redirected to: presigned_url("GET", ...) signed
+    // at the start of a window of ttl/10 seconds (at most 60) and kept for
+    // that window, so the popular layers of a pull cost a lookup, not a
+    // signature. It stays valid at least ttl minus one window; a ttl under
+    // 10 s is signed at `now` every time.
+    const std::string& redirect_url(std::string_view key, std::time_t now,
+                                    std::int64_t ttl);
+
   private:
     struct Tag {};
     BucketSigner(Tag, BucketSettings settings);
@@ -106,6 +115,11 @@ class BucketSigner {
     bool path_style_ = true;
     std::unique_ptr<SigV4KeyCache> aws_;
     std::unique_ptr<GcsSigner> gcs_;
+    // redirect_url()'s URLs of the current window (and its ttl).
+    StringMap<std::string> redirects_;
+    std::time_t redirects_start_ = 0;
+    std::int64_t redirects_ttl_ = 0;
+    std::string uncached_;
 };
 
 } // namespace nixery

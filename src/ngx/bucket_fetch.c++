@@ -390,8 +390,8 @@ ngx_int_t blob_head_done(ngx_http_request_t* r, Fetch& f)
 ngx_int_t redirect_blob(ngx_http_request_t* r, std::string_view hex)
 {
     const BucketConf& bcf = loc_conf(r)->bucket;
-    std::string url = bcf.signer->presigned_url("GET", blob_path(hex),
-                                                ngx_time(), bcf.redirect_ttl);
+    const std::string& url =
+        bcf.signer->redirect_url(blob_path(hex), ngx_time(), bcf.redirect_ttl);
     auto* p = static_cast<u_char*>(ngx_pnalloc(r->pool, url.size()));
     if (p == nullptr) {
         return NGX_ERROR;

@@ -228,3 +228,51 @@ TEST(BucketSigner, GcsKeyErrorsNameTheSetting)
 
 } // namespace
 } // namespace nixery
+
+namespace nixery {
+namespace {
+
+TEST(BucketSignerRedirect, OneSignatureAWindowValidAtLeastTtlMinusTheWindow)
+{
+    auto signer =
+        BucketSigner::from_text(s3("http://127.0.0.1:7480"), aws_text);
+    std::time_t start = 1700000100; // a multiple of 30
+    std::string first = signer->redirect_url(blob_key, start + 1, 300);
+    EXPECT_EQ(first, signer->presigned_url("GET", blob_key, start, 300))
+        << "signed at the window's start";
+    EXPECT_EQ(signer->redirect_url(blob_key, start + 29, 300), first)
+        << "kept within the window";
+    std::string next = signer->redirect_url(blob_key, start + 30, 300);
+    EXPECT_NE(next, first) << "a new window signs again";
+    EXPECT_EQ(next, signer->presigned_url("GET", blob_key, start + 30, 300));
+    // Another key in the same window has its own URL.
+    std::string other_key = "blobs/sha256/cd/cd" + std::string(62, 'c');
+    EXPECT_EQ(signer->redirect_url(other_key, start + 31, 300),
+              signer->presigned_url("GET", other_key, start + 30, 300));
+    EXPECT_EQ(signer->redirect_url(blob_key, start + 31, 300), next);
+}
+
+TEST(BucketSignerRedirect, ShortTtlIsSignedEveryTime)
+{
+    auto signer =
+        BucketSigner::from_text(s3("http://127.0.0.1:7480"), aws_text);
+    std::time_t now = 1700000101;
+    EXPECT_EQ(signer->redirect_url(blob_key, now, 9),
+              signer->presigned_url("GET", blob_key, now, 9));
+    EXPECT_EQ(signer->redirect_url(blob_key, now + 1, 9),
+              signer->presigned_url("GET", blob_key, now + 1, 9));
+}
+
+TEST(BucketSignerRedirect, ANewTtlStartsAfresh)
+{
+    auto signer =
+        BucketSigner::from_text(s3("http://127.0.0.1:7480"), aws_text);
+    std::time_t start = 1700000100;
+    std::string a = signer->redirect_url(blob_key, start, 300);
+    std::string b = signer->redirect_url(blob_key, start, 600);
+    EXPECT_NE(a, b);
+    EXPECT_EQ(query_value(b, "X-Amz-Expires"), "600");
+}
+
+} // namespace
+} // namespace nixery
