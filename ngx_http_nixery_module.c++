@@ -38,6 +38,12 @@ char* merge_loc_conf(ngx_conf_t* cf, void* parent, void* child) noexcept;
 char* set_nixery(ngx_conf_t* cf, ngx_command_t* cmd, void* conf) noexcept;
 char* set_rejected(ngx_conf_t* cf, ngx_command_t* cmd, void* conf) noexcept;
 ngx_int_t handler(ngx_http_request_t* r) noexcept;
+
+ngx_conf_enum_t tag_policies[] = {
+    {ngx_string("latest"), static_cast<ngx_uint_t>(nixery::TagPolicy::latest)},
+    {ngx_string("git"), static_cast<ngx_uint_t>(nixery::TagPolicy::git)},
+    {ngx_null_string, 0},
+};
 ngx_int_t rejected_handler(ngx_http_request_t* r) noexcept;
 
 ngx_command_t commands[] = {
@@ -52,6 +58,11 @@ ngx_command_t commands[] = {
          NGX_CONF_TAKE1,
      ngx_conf_set_str_slot, NGX_HTTP_LOC_CONF_OFFSET,
      offsetof(LocConf, storage), nullptr},
+    {ngx_string("nixery_tags"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_TAKE1,
+     ngx_conf_set_enum_slot, NGX_HTTP_LOC_CONF_OFFSET, offsetof(LocConf, tags),
+     tag_policies},
     {ngx_string("nixery_bucket"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
          NGX_CONF_1MORE,
@@ -192,6 +203,7 @@ void* create_loc_conf(ngx_conf_t* cf) noexcept
         return nullptr;
     }
     conf->enable = NGX_CONF_UNSET;
+    conf->tags = NGX_CONF_UNSET_UINT;
     nixery::bucket_conf_create(&conf->bucket);
     return conf;
 }
@@ -202,6 +214,9 @@ char* merge_loc_conf(ngx_conf_t* cf, void* parent, void* child) noexcept
     auto* conf = static_cast<LocConf*>(child);
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_str_value(conf->storage, prev->storage, "");
+    ngx_conf_merge_uint_value(
+        conf->tags, prev->tags,
+        static_cast<ngx_uint_t>(nixery::TagPolicy::latest));
     if (nixery::bucket_conf_merge(cf, &prev->bucket, &conf->bucket) !=
         NGX_CONF_OK) {
         return static_cast<char*>(NGX_CONF_ERROR);
@@ -312,7 +327,10 @@ try {
     case nixery::RouteKind::tags_list:
         return nixery::send_json(r, NGX_HTTP_OK,
                                  nixery::tags_list_json(route.name));
+    case nixery::RouteKind::referrers:
+        return nixery::serve_referrers(r);
     case nixery::RouteKind::invalid:
+    case nixery::RouteKind::absent:
         return nixery::send_error(r, route.error, route.detail);
     case nixery::RouteKind::unknown:
         break;

@@ -47,9 +47,9 @@ if [ -n "${NIXERY_CHANNEL:-}" ]; then
 attribute names on <a href=\"https://search.nixos.org/packages\">search.nixos.org</a>.</p>"
     if [[ $NIXERY_CHANNEL =~ ^[0-9a-f]{40}$ ]]; then
         tags="<p>The channel is a commit: every image is cached for good.
-The tag is part of the cache key but does not change the packages.</p>"
+The one tag is <code>latest</code> (the default).</p>"
     else
-        tags="<p>The tag does not change the packages: any tag gives the
+        tags="<p>The one tag is <code>latest</code> (the default): the
 channel's current packages. $moving</p>"
     fi
 elif [ -n "${NIXERY_PKGS_REPO:-}" ]; then
@@ -58,9 +58,10 @@ elif [ -n "${NIXERY_PKGS_REPO:-}" ]; then
 <code>$repo</code>.</p>"
     tags="<p>The tag picks the revision of the repository:
 <code>latest</code> (the default) is its default branch, a 40-hex-digit
-tag is a commit, and any other tag is a branch
-(<code>@REGISTRY@/hello:nixos-24.11</code>). Images built from a commit
-are cached for good. $moving</p>"
+tag is a commit, and any other tag is a branch or git tag
+(<code>@REGISTRY@/hello:nixos-24.11</code>); one the repository lacks is
+"manifest unknown". Images built from a commit are cached for good.
+$moving</p>"
 else
     path=${NIXERY_PKGS_PATH:?"no package source: set NIXERY_CHANNEL, NIXERY_PKGS_REPO or NIXERY_PKGS_PATH"}
     path=$(cd "$path" && pwd)
@@ -88,8 +89,8 @@ Nix store, so that it works without a network. Its packages:</p>"
     else
         source+=$'\n<p>(The package list could not be evaluated.)</p>'
     fi
-    tags="<p>The tag does not change the packages: a local package set
-has one version, the files on disk. $moving</p>"
+    tags="<p>The one tag is <code>latest</code> (the default): a local
+package set has one version, the files on disk. $moving</p>"
 fi
 
 if [ -n "$tls" ]; then

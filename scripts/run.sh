@@ -218,8 +218,12 @@ TMPDIR=$STATE/tmp start helper "$HELPER" --redis "unix:$SOCK" \
 # keep the invoking user.
 user_line=
 [ "$(id -u)" = 0 ] && user_line="user root;"
+# Which tags exist (docs/directives.md, nixery_tags): a git source has its
+# branches and commits, a channel or a path `latest` only.
+tags=latest
+[ -z "${NIXERY_CHANNEL:-}" ] && [ -n "${NIXERY_PKGS_REPO:-}" ] && tags=git
 sed -e "s|@PORT@|$PORT|g" -e "s|@STATE@|$STATE|g" -e "s|@USER@|$user_line|" \
-    -e "s|@MODULE@|$MODULE|g" -e "s|@SOCK@|$SOCK|g" \
+    -e "s|@MODULE@|$MODULE|g" -e "s|@SOCK@|$SOCK|g" -e "s|@TAGS@|$tags|g" \
     "$ROOT/conf/run.nginx.conf.in" > "$STATE/nginx/nginx.conf"
 log "starting nginx on http://127.0.0.1:$PORT/"
 start nginx /usr/sbin/nginx -p "$STATE/nginx/" -c "$STATE/nginx/nginx.conf"

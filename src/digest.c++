@@ -53,9 +53,11 @@ std::string sha256_hex(std::string_view data)
     return h.hex_digest();
 }
 
-bool is_sha256_hex(std::string_view hex) noexcept
+namespace {
+
+bool is_lower_hex(std::string_view hex, std::size_t length) noexcept
 {
-    if (hex.size() != sha256_hex_length) {
+    if (hex.size() != length) {
         return false;
     }
     for (char c : hex) {
@@ -64,6 +66,13 @@ bool is_sha256_hex(std::string_view hex) noexcept
         }
     }
     return true;
+}
+
+} // namespace
+
+bool is_sha256_hex(std::string_view hex) noexcept
+{
+    return is_lower_hex(hex, sha256_hex_length);
 }
 
 ParsedDigest parse_digest(std::string_view digest) noexcept
@@ -81,6 +90,11 @@ ParsedDigest parse_digest(std::string_view digest) noexcept
         if (!ok) {
             return {DigestError::malformed, {}};
         }
+    }
+    if (alg == "sha512") {
+        return {is_lower_hex(hex, 128) ? DigestError::other_registered
+                                       : DigestError::malformed,
+                {}};
     }
     if (alg != "sha256") {
         return {DigestError::unsupported_algorithm, {}};

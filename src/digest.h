@@ -37,15 +37,26 @@ class Sha256 {
 
 std::string sha256_hex(std::string_view data);
 
-enum class DigestError { none, malformed, unsupported_algorithm };
+// How a digest string parsed. The spec registers two algorithms, sha256
+// and sha512; everything this registry stores is addressed by sha256, so a
+// well-formed sha512 digest is valid but names nothing here (a 404, not a
+// 400).
+enum class DigestError {
+    none,                  // sha256:<64 lowercase hex>
+    other_registered,      // sha512:<128 lowercase hex>: valid, never stored
+    unsupported_algorithm, // a well-formed "<alg>:" of no registered algorithm
+    malformed,
+};
 
 struct ParsedDigest {
     DigestError error = DigestError::none;
     std::string_view hex; // 64 lowercase hex digits when error == none
 };
 
-// Parse "sha256:<64 lowercase hex>". Anything else with an "<alg>:" prefix
-// of another algorithm is unsupported_algorithm; the rest is malformed.
+// Parse "sha256:<64 lowercase hex>". A well-formed sha512 digest is
+// other_registered; anything else with an "<alg>:" prefix of another
+// algorithm is unsupported_algorithm; the rest (a registered algorithm with
+// the wrong encoding too) is malformed.
 ParsedDigest parse_digest(std::string_view digest) noexcept;
 
 bool is_sha256_hex(std::string_view hex) noexcept;

@@ -1,6 +1,7 @@
 # The registry's routes over storage written by the fixture: the version
 # check, manifests by tag (both flavours by Accept) and by digest, blobs,
-# HEAD, and the JSON errors of every route.
+# referrers, HEAD, which tags exist (`nixery_tags`), and the JSON errors of
+# every route.
 use strict;
 use warnings;
 use FindBin;
@@ -12,7 +13,7 @@ use Nixery::Test;
 my $t = Nixery::Test->new;
 my $fx = Nixery::Fixture->new($t->storage);
 my $hello = $fx->add_image(name => 'hello', tag => 'latest');
-my $shell = $fx->add_image(name => 'shell/hello', tag => 'v1',
+my $shell = $fx->add_image(name => 'shell/hello', tag => 'latest',
     layers => [ { 'bin/' => undef, 'bin/sh' => "#!/bin/sh\n" },
                 { 'etc/' => undef, 'etc/motd' => "hi\n" } ]);
 $t->write_config($t->registry_conf);
@@ -94,9 +95,9 @@ served($t->http(GET => '/v2/hello/manifests/latest',
 served($t->http(GET => '/v2/hello/manifests/latest',
     headers => [ [ Accept => "$MT{docker_manifest};q=0, $MT{oci_manifest}" ] ]),
     $hello->{oci}, $MT{oci_manifest}, 'tag, Docker refused with q=0');
-served($t->http(GET => '/v2/shell/hello/manifests/v1'),
+served($t->http(GET => '/v2/shell/hello/manifests/latest'),
     $shell->{docker}, $MT{docker_manifest}, 'nested name with meta-package');
-failed($t->http(GET => '/v2/hello/shell/manifests/v1'), 404, 'MANIFEST_UNKNOWN',
+failed($t->http(GET => '/v2/hello/shell/manifests/latest'), 404, 'MANIFEST_UNKNOWN',
     'trailing shell is a package, another image');
 
 for my $accept ([], \@SKOPEO_ACCEPT, [ [ Accept => $MT{oci_manifest} ] ]) {
@@ -140,10 +141,10 @@ is($head->{headers}{'content-type'}, 'application/json', 'HEAD error json');
 
 # Index entries that do not serve: missing, expired, malformed, naming a
 # manifest that is gone: all a miss (404 until the build queue exists).
-failed($t->http(GET => '/v2/hello/manifests/v2'), 404, 'MANIFEST_UNKNOWN',
+failed($t->http(GET => '/v2/nothere/manifests/latest'), 404, 'MANIFEST_UNKNOWN',
     'no index entry');
-like($t->json($t->http(GET => '/v2/hello/manifests/v2'))->{errors}[0]{detail},
-    qr/hello:v2/, 'miss names the image');
+like($t->json($t->http(GET => '/v2/nothere/manifests/latest'))->{errors}[0]{detail},
+    qr/nothere:latest/, 'miss names the image');
 $fx->add_image(name => 'expired', expires => time - 10);
 failed($t->http(GET => '/v2/expired/manifests/latest'), 404, 'MANIFEST_UNKNOWN',
     'expired entry');
@@ -171,19 +172,86 @@ failed($t->http(GET => '/v2/liar/manifests/latest'), 500, 'UNKNOWN',
 # Invalid names, tags and digests; unknown routes; writes.
 failed($t->http(GET => '/v2/Hello/manifests/latest'), 400, 'NAME_INVALID',
     'uppercase name');
-failed($t->http(GET => '/v2/hello/manifests/.latest'), 400, 'TAG_INVALID',
-    'bad tag');
 failed($t->http(GET => '/v2/hello/blobs/sha256:abc'), 400, 'DIGEST_INVALID',
     'short digest');
-failed($t->http(GET => '/v2/hello/blobs/sha512:' . ('a' x 128)), 400,
-    'DIGEST_INVALID', 'unsupported algorithm');
+failed($t->http(GET => '/v2/hello/blobs/md5:d41d8cd98f00b204e9800998ecf8427e'),
+    400, 'DIGEST_INVALID', 'unregistered algorithm');
+failed($t->http(GET => '/v2/hello/blobs/sha512:abc'), 400, 'DIGEST_INVALID',
+    'short sha512 digest');
+# A reference that is neither a tag nor a digest names no manifest (404, as
+# CNCF distribution answers); a well-formed sha512 digest names nothing
+# stored here (content is addressed by sha256).
+sub detail { $t->json($_[0])->{errors}[0]{detail} // '' }
+for my $ref ('.latest', '-x', 't' x 129) {
+    my $res = $t->http(GET => "/v2/hello/manifests/$ref");
+    failed($res, 404, 'MANIFEST_UNKNOWN', 'not a tag: ' . substr($ref, 0, 12));
+    like(detail($res), qr/neither a digest nor a tag/, '... and says why');
+    is($t->http(HEAD => "/v2/hello/manifests/$ref")->{status}, 404,
+        '... HEAD too');
+}
+{
+    my $sha512 = 'sha512:' . ('a' x 128);
+    my $res = $t->http(GET => "/v2/hello/blobs/$sha512");
+    failed($res, 404, 'BLOB_UNKNOWN', 'sha512 blob');
+    like(detail($res), qr/sha512/, 'sha512 blob: says why');
+    failed($t->http(GET => "/v2/hello/manifests/$sha512"), 404,
+        'MANIFEST_UNKNOWN', 'sha512 manifest');
+    is($t->http(HEAD => "/v2/hello/blobs/$sha512")->{status}, 404,
+        'HEAD sha512 blob 404');
+}
+
+# Which tags exist: with `nixery_tags latest` (the default: a path or a
+# channel source) only `latest`; any other valid tag is 404 at once, naming
+# the tags served, before the index or a build.
+for my $tag ('missing-y22acperpkpchvleqmr4', 'v1', 'LATEST', 'a' x 40) {
+    my $res = $t->http(GET => "/v2/hello/manifests/$tag");
+    failed($res, 404, 'MANIFEST_UNKNOWN', 'unserved tag ' . substr($tag, 0, 12));
+    like(detail($res), qr/'latest' only/, '... names the tags served');
+    my $h = $t->http(HEAD => "/v2/hello/manifests/$tag");
+    is($h->{status}, 404, '... HEAD too');
+    is($h->{body}, '', '... without a body');
+}
+
+# Referrers: nothing refers to anything here, so an empty OCI index for any
+# valid digest; an artifactType filter is applied (to nothing) and said so.
+{
+    my $digest = 'sha256:' . ('0' x 64);
+    my $index = { schemaVersion => 2,
+        mediaType => 'application/vnd.oci.image.index.v1+json',
+        manifests => [] };
+    for my $d ($digest, $hello->{docker}{digest}, 'sha512:' . ('b' x 128)) {
+        my $res = $t->http(GET => "/v2/hello/referrers/$d");
+        is($res->{status}, 200, "referrers of $d: 200");
+        is($res->{headers}{'content-type'},
+            'application/vnd.oci.image.index.v1+json', '... an OCI index');
+        is_deeply($t->json($res), $index, '... empty');
+        ok(!exists $res->{headers}{'oci-filters-applied'}, '... no filter');
+        same_headers($res, $t->http(HEAD => "/v2/hello/referrers/$d"),
+            'referrers');
+    }
+    my $res = $t->http(GET => "/v2/shell/hello/referrers/$digest"
+        . '?artifactType=application%2Fvnd.example.sbom.v1%2Bjson');
+    is($res->{status}, 200, 'referrers with artifactType: 200');
+    is($res->{headers}{'oci-filters-applied'}, 'artifactType',
+        '... OCI-Filters-Applied: artifactType');
+    is_deeply($t->json($res), $index, '... empty');
+    $res = $t->http(GET => "/v2/hello/referrers/$digest?n=1");
+    ok(!exists $res->{headers}{'oci-filters-applied'},
+        'another parameter is no filter');
+    failed($t->http(GET => '/v2/hello/referrers/sha256:abc'), 400,
+        'DIGEST_INVALID', 'referrers of a malformed digest');
+    failed($t->http(GET => '/v2/hello/referrers/latest'), 400,
+        'DIGEST_INVALID', 'referrers of a tag');
+    failed($t->http(GET => "/v2/Hello/referrers/$digest"), 400,
+        'NAME_INVALID', 'referrers under an invalid name');
+}
 failed($t->http(GET => '/v2/hello/manifests/sha256:xyz'), 400,
     'DIGEST_INVALID', 'bad manifest digest');
 for my $path ('/v2/_catalog', '/v2/hello/tags/lists', '/v2/hello',
     '/v2/hello/blobs/uploads/') {
     failed($t->http(GET => $path), 404, 'UNSUPPORTED', "unknown route $path");
 }
-# tags/list names `latest`: any valid tag builds an image on demand.
+# tags/list names `latest`, the one tag a path or channel source has.
 {
     my $res = $t->http(GET => '/v2/shell/hello/tags/list');
     is($res->{status}, 200, 'tags/list is 200');
@@ -204,6 +272,28 @@ ok(-e $t->storage . '/' . $fx->manifest_path('docker', $hello->{docker}{hex}),
 
 $t->done;
 
+# `nixery_tags git` (a git source): any valid tag is looked up, and built
+# (the helper checks that the repository has it); here without a queue, a
+# miss is a 404 naming the image.
+{
+    my $g = Nixery::Test->new;
+    my $gfx = Nixery::Fixture->new($g->storage);
+    my $v1 = $gfx->add_image(name => 'shell/hello', tag => 'v1');
+    $g->write_config($g->registry_conf(location => 'nixery_tags git;'));
+    $g->run;
+    my $res = $g->http(GET => '/v2/shell/hello/manifests/v1');
+    is($res->{status}, 200, 'git tags: a built tag is served');
+    is($res->{headers}{'docker-content-digest'}, $v1->{docker}{digest},
+        '... its manifest');
+    $res = $g->http(GET => '/v2/shell/hello/manifests/v2');
+    is($res->{status}, 404, 'git tags: a tag not built is a miss');
+    like($g->json($res)->{errors}[0]{detail}, qr{shell/hello:v2},
+        '... naming the image');
+    is_deeply($g->json($g->http(GET => '/v2/shell/hello/tags/list'))->{tags},
+        ['latest'], 'git tags: tags/list names latest');
+    $g->done;
+}
+
 # `nixery` without a storage root is a configuration error.
 my $bad = Nixery::Test->new;
 $bad->write_config($bad->http_conf(<<'CONF'));
@@ -212,5 +302,10 @@ CONF
 my $out = `$Nixery::Test::NGINX -t -p @{[ $bad->dir ]}/ -c conf/nginx.conf 2>&1`;
 isnt($?, 0, 'nginx -t fails without nixery_storage');
 like($out, qr/"nixery" needs "nixery_storage"/, 'and says why');
+
+$bad->write_config($bad->registry_conf(location => 'nixery_tags any;'));
+$out = `$Nixery::Test::NGINX -t -p @{[ $bad->dir ]}/ -c conf/nginx.conf 2>&1`;
+isnt($?, 0, 'nginx -t fails on an unknown nixery_tags value');
+like($out, qr/invalid value "any"/, 'and says why');
 
 done_testing;

@@ -15,7 +15,7 @@ Nixery::Test::need(-x '/usr/bin/skopeo', 'skopeo not installed');
 
 my $t = Nixery::Test->new;
 my $fx = Nixery::Fixture->new($t->storage);
-my $img = $fx->add_image(name => 'shell/hello', tag => 'v1', cmd => ['bash'],
+my $img = $fx->add_image(name => 'shell/hello', cmd => ['bash'],
     layers => [ { 'bin/' => undef, 'bin/hello' => "#!/bin/sh\necho hello\n" },
                 { 'etc/' => undef, 'etc/motd' => "welcome\n",
                   'etc/issue' => { symlink => 'motd' } } ]);
@@ -37,7 +37,7 @@ $t->write_config($t->registry_conf(http => <<'CONF'));
 CONF
 $t->run;
 my $port = $t->port;
-my $ref = "127.0.0.1:$port/shell/hello:v1";
+my $ref = "127.0.0.1:$port/shell/hello:latest";
 
 # Run a command; returns (exit code, stdout+stderr).
 sub run_cmd {
@@ -135,9 +135,17 @@ is($out, $img->{config}{bytes}, 'inspect --config: the stored config');
 isnt($rc, 0, 'missing image fails');
 like($out, qr/manifest unknown/i, 'skopeo reports manifest unknown');
 diag("skopeo on a missing image printed:\n$out") if $ENV{NIXERY_SHOW_CLIENTS};
+# A tag the registry does not have (a path source has `latest` only): the
+# image exists, the tag does not.
+for my $args ([], ['--no-tags']) {
+    ($rc, $out) = run_cmd(@skopeo, 'inspect', @$args, '--tls-verify=false',
+        "docker://127.0.0.1:$port/shell/hello:missing-y22acperpkpchvleqmr4");
+    isnt($rc, 0, "missing tag fails (@$args)");
+    like($out, qr/manifest unknown/i, '... saying manifest unknown');
+}
 
 # Basic auth.
-my $auth = "127.0.0.1:$t->{vars}{AUTHPORT}/shell/hello:v1";
+my $auth = "127.0.0.1:$t->{vars}{AUTHPORT}/shell/hello:latest";
 ($rc, $out) = run_cmd(@skopeo, 'inspect', '--no-tags', '--tls-verify=false', "docker://$auth");
 isnt($rc, 0, 'without credentials: refused');
 ($rc, $out) = run_cmd(@skopeo, 'inspect', '--tls-verify=false',

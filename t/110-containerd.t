@@ -14,7 +14,7 @@ Nixery::Test::need(-x '/usr/bin/containerd' && -x '/usr/bin/ctr',
 
 my $t = Nixery::Test->new;
 my $fx = Nixery::Fixture->new($t->storage);
-my $img = $fx->add_image(name => 'shell/hello', tag => 'v1',
+my $img = $fx->add_image(name => 'shell/hello', tag => 'latest',
     layers => [ { 'bin/' => undef, 'bin/hello' => "#!/bin/sh\necho hello\n" },
                 { 'etc/' => undef, 'etc/motd' => "welcome\n" } ]);
 $t->write_config($t->registry_conf(
@@ -37,7 +37,7 @@ sub ctr {
     return ($? >> 8, $out);
 }
 
-my $ref = '127.0.0.1:' . $t->port . '/shell/hello:v1';
+my $ref = '127.0.0.1:' . $t->port . '/shell/hello:latest';
 my ($rc, $out) = ctr('images', 'pull', '--plain-http', '--snapshotter', 'native', $ref);
 is($rc, 0, 'ctr images pull succeeds') or diag($out);
 diag("ctr images pull printed:\n$out") if $ENV{NIXERY_SHOW_CLIENTS};
@@ -67,7 +67,7 @@ $t->stop('containerd');
 $t->stop_nginx;
 my @log = split /\n/, $t->read_file('logs/pulls.log') // '';
 diag("registry log:\n" . join "\n", @log) if $ENV{NIXERY_SHOW_CLIENTS};
-ok((grep { $_ eq "HEAD /v2/shell/hello/manifests/v1 200 0" } @log), 'HEAD by tag');
+ok((grep { $_ eq "HEAD /v2/shell/hello/manifests/latest 200 0" } @log), 'HEAD by tag');
 ok((grep { $_ eq "GET /v2/shell/hello/manifests/$img->{docker}{digest} 200 $img->{docker}{size}" } @log),
     'GET manifest by digest');
 for my $blob ($img->{config}, @{ $img->{layers} }) {

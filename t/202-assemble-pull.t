@@ -17,7 +17,7 @@ my $prefix = "$dir/prefix";
 my $store = make_fixture_store($prefix);
 write_closure("$dir/closure.json", $store);
 my ($out, $status) = assemble(storage => $t->storage,
-    closure => "$dir/closure.json", name => 'shell/weird', tag => 'v1',
+    closure => "$dir/closure.json", name => 'shell/weird', tag => 'latest',
     prefix => $prefix, log => "$dir/logs/assemble.log");
 is($status, 0, 'assembled into the registry storage');
 
@@ -32,7 +32,7 @@ sub skopeo {
     is($rc, 0, $what);
 }
 
-skopeo("docker://$host/shell/weird:v1", "oci:$dir/by-tag:v1",
+skopeo("docker://$host/shell/weird:latest", "oci:$dir/by-tag:v1",
     'skopeo pulls by tag');
 my $idx = read_json("$dir/by-tag/index.json");
 my ($hex) = $idx->{manifests}[0]{digest} =~ /^sha256:(.*)$/;

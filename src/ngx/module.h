@@ -28,6 +28,9 @@ struct LocConf {
     // nixery_bucket and its companions (bucket.h): in bucket mode the
     // storage root is this host's local cache.
     BucketConf bucket;
+    // `nixery_tags latest | git;`: which tags may exist (TagPolicy in
+    // routes.h), NGX_CONF_UNSET_UINT until merged.
+    ngx_uint_t tags;
 };
 // nginx allocates it from the configuration pool and never destroys it.
 static_assert(std::is_trivially_destructible_v<LocConf>);

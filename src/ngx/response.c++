@@ -29,14 +29,17 @@ ngx_int_t add_api_version_header(ngx_http_request_t* r) noexcept
 }
 
 ngx_int_t send_json(ngx_http_request_t* r, ngx_uint_t status,
-                    std::string_view body) noexcept
+                    std::string_view body,
+                    std::string_view content_type) noexcept
 {
     if (add_api_version_header(r) != NGX_OK) {
         return NGX_ERROR;
     }
     r->headers_out.status = status;
     r->headers_out.content_length_n = static_cast<off_t>(body.size());
-    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type.data =
+        reinterpret_cast<u_char*>(const_cast<char*>(content_type.data()));
+    r->headers_out.content_type.len = content_type.size();
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = nullptr;
 

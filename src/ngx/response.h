@@ -22,10 +22,12 @@ ngx_table_elt_t* add_header(ngx_http_request_t* r, ngx_str_t key,
 // Docker-Distribution-API-Version: registry/2.0
 ngx_int_t add_api_version_header(ngx_http_request_t* r) noexcept;
 
-// Send `body` as application/json with the given status, plus the API
-// version header. HEAD requests get the same headers and no body.
-ngx_int_t send_json(ngx_http_request_t* r, ngx_uint_t status,
-                    std::string_view body) noexcept;
+// Send `body` as application/json (or `content_type`, which must outlive
+// the request) with the given status, plus the API version header. HEAD
+// requests get the same headers and no body.
+ngx_int_t
+send_json(ngx_http_request_t* r, ngx_uint_t status, std::string_view body,
+          std::string_view content_type = "application/json") noexcept;
 
 // Send an error as the spec's JSON. The status is the error table's unless
 // `status` is given (the table maps UNSUPPORTED to 405; an unknown path is

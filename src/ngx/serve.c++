@@ -6,6 +6,7 @@
 
 #include "index_cache.h"
 #include "media_types.h"
+#include "routes.h"
 #include "storage_layout.h"
 
 #include <algorithm>
@@ -237,6 +238,17 @@ ngx_int_t internal_error(ngx_http_request_t* r, std::string_view detail = {})
 }
 
 } // namespace
+
+ngx_int_t serve_referrers(ngx_http_request_t* r) noexcept
+{
+    std::string_view args(reinterpret_cast<char*>(r->args.data), r->args.len);
+    if (query_has_param(args, "artifactType") &&
+        add_header(r, ngx_string("OCI-Filters-Applied"),
+                   ngx_string("artifactType")) == nullptr) {
+        return NGX_ERROR;
+    }
+    return send_json(r, NGX_HTTP_OK, referrers_json(), oci_index_media_type);
+}
 
 ngx_int_t serve_blob(ngx_http_request_t* r, std::string_view hex) noexcept
 try {

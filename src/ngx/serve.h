@@ -50,6 +50,13 @@ bool stored_file_exists(ngx_http_request_t* r, std::string_view relative);
 ngx_int_t serve_from_index(ngx_http_request_t* r,
                            std::string_view key) noexcept;
 
+// Answer GET/HEAD /v2/<name>/referrers/<digest>: nothing refers to
+// anything here, so an empty OCI image index (referrers_json() in
+// routes.h). An `artifactType` query parameter filters that empty list, and
+// the answer says so with `OCI-Filters-Applied: artifactType`, as the
+// distribution spec asks.
+ngx_int_t serve_referrers(ngx_http_request_t* r) noexcept;
+
 // Whether serve_from_index() would find the image: a usable entry on disk
 // (not from the worker's cache) naming a stored manifest of the kind `r`
 // asks for. Sends nothing.

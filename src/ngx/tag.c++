@@ -1,6 +1,7 @@
 #include "ngx/tag.h"
 
 #include "ngx/bucket.h"
+#include "ngx/module.h"
 #include "ngx/queue.h"
 #include "ngx/response.h"
 #include "ngx/serve.h"
@@ -17,6 +18,13 @@ namespace nixery {
 ngx_int_t serve_manifest_by_tag(ngx_http_request_t* r,
                                 const Route& route) noexcept
 try {
+    // Checked first, so that a flood of made-up tags costs no index
+    // lookup, Redis call or build.
+    auto policy = static_cast<TagPolicy>(loc_conf(r)->tags);
+    if (!tag_may_exist(policy, route.reference)) {
+        return send_error(r, ErrorCode::manifest_unknown,
+                          unserved_tag_detail(policy, route.reference));
+    }
     WorkerState* worker = worker_state();
     const std::string* known =
         worker ? worker->request_keys.find(route.name, route.reference)

@@ -44,11 +44,23 @@ TEST(ParseDigest, MalformedAlgorithm)
     }
 }
 
+TEST(ParseDigest, Sha512IsValidButNotStored)
+{
+    std::string d = "sha512:" + hex + hex;
+    EXPECT_EQ(parse_digest(d).error, DigestError::other_registered);
+    EXPECT_TRUE(parse_digest(d).hex.empty());
+    std::string upper = hex + hex;
+    upper[5] = 'A';
+    for (std::string bad : {"sha512:" + hex, "sha512:" + hex + hex + "0",
+                            "sha512:" + upper, std::string("sha512:")}) {
+        EXPECT_EQ(parse_digest(bad).error, DigestError::malformed) << bad;
+    }
+}
+
 TEST(ParseDigest, OtherAlgorithmsAreUnsupported)
 {
     for (std::string d :
-         {"sha512:" + hex + hex, std::string("sha384:abc"),
-          std::string("md5:x"),
+         {std::string("sha384:abc"), std::string("md5:x"),
           std::string(
               "sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564"),
           "blake3:" + hex, std::string("multihash+base58:QmRZxt2b1")}) {
