@@ -58,9 +58,22 @@ is(status_of($r, 'onlyonfeature'), 'found', 'git tag = branch');
 is(status_of($r, 'onlyonfeature'), 'found',
     'git tag = commit off the default branch');
 
+# Versions the repository lacks are unknown tags (a 404 for the registry),
+# not a broken package set: a branch is refused from git's listing before
+# Nix runs, a commit after Nix's fetch failed.
 ($r, $s) = resolve('--pkgs-repo', $repo, '--tag', 'no-such-branch', @names);
-is($r->{status}, 'evaluation failed', 'unknown branch fails');
-like($r->{message}, qr/cannot load the package set/, 'and says so');
+is($r->{status}, 'tag unknown', 'unknown branch: tag unknown');
+like($r->{message}, qr/'no-such-branch' is no branch, git tag or commit/,
+    'and says which tags exist');
+($r, $s) = resolve('--pkgs-repo', $repo, '--tag', '0' x 40, @names);
+is($r->{status}, 'tag unknown', 'unknown commit: tag unknown');
+git('tag', 'v1.0', $feature);
+($r) = resolve('--pkgs-repo', $repo, '--tag', 'v1.0', @names);
+is(status_of($r, 'onlyonfeature'), 'found', 'git tag = a git tag');
+($r, $s) = resolve('--pkgs-path', "$Nixery::Closure::ROOT/nix/pkgs",
+    '--tag', 'v1', @names);
+is($r->{status}, 'tag unknown', 'a path source has no tag but latest');
+like($r->{message}, qr/'latest' only/, 'and says so');
 
 # Nixery's variables and their precedence.
 {

@@ -135,6 +135,9 @@ queue::Builder make_builder(HelperFlags& f, Storage& storage,
     nix.nix.nix_dir = f.nix_dir;
     nix.nix.timeout = f.build_timeout;
     nix.nix.gc_roots_dir = f.gc_roots;
+    if (nix.source.type == PackageSource::Type::git) {
+        nix.nix.git_refs = std::make_shared<GitRefs>(nix.source.value);
+    }
     nix.layer_budget = f.layer_budget;
     PackageSource source = nix.source;
     d.pinned = [source](const std::string& tag) { return source.pinned(tag); };

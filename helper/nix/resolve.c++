@@ -1,5 +1,6 @@
 #include "nix/resolve.h"
 #include "json.h"
+#include "routes.h"
 
 #include "base/log.h"
 #include "base/process.h"
@@ -27,6 +28,11 @@ struct Call {
     Clock::time_point deadline;
     RenderedSource source;
     std::string system;
+    // A git source asked for a branch, git tag or commit rather than its
+    // default branch: a package set that cannot be loaded may mean the
+    // repository lacks it.
+    bool git_ref = false;
+    std::string tag;
 
     ProcessResult run(const std::vector<std::string>& argv) const
     {
@@ -105,6 +111,21 @@ std::string join(const std::vector<std::string>& v, std::string_view sep)
     return out;
 }
 
+// Whether Nix's fetchGit failed because the repository has no such
+// branch or commit (Nix's and git's words for it, remote and local), rather
+// than for a reason a retry could change (the network, the disk).
+bool names_missing_ref(std::string_view err)
+{
+    for (std::string_view words :
+         {"Cannot find Git revision", "couldn't find remote ref",
+          "unknown revision or path not in the working tree"}) {
+        if (err.find(words) != std::string_view::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
 // Fills in Nix's own message for packages whose evaluation threw.
 void explain_failures(const Call& call, std::vector<PackageResolution>& list,
                       ResolveResult* error)
@@ -154,6 +175,11 @@ resolve_names(const Call& call, const std::vector<std::string>& names,
             return {};
         }
         if (!probe.ok()) {
+            if (call.git_ref && names_missing_ref(probe.err_tail)) {
+                error->status = ResolveResult::Status::tag_unknown;
+                error->message = unserved_tag_detail(TagPolicy::git, call.tag);
+                return {};
+            }
             error->status = ResolveResult::Status::eval_failed;
             error->message = "cannot load the package set: " +
                              nix_error_message(probe.err_tail);
@@ -311,6 +337,18 @@ void realise_closure(const Call& call,
     result.gc_roots = std::move(roots);
 }
 
+Call make_call(const PackageSource& source, std::string_view tag,
+               std::string_view system, const NixOptions& options)
+{
+    return Call{options,
+                Clock::now() + options.timeout,
+                render_source(source, tag),
+                std::string(system),
+                source.type == PackageSource::Type::git && !tag.empty() &&
+                    tag != "latest",
+                std::string(tag)};
+}
+
 } // namespace
 
 std::string_view status_name(ResolveResult::Status status) noexcept
@@ -326,6 +364,8 @@ std::string_view status_name(ResolveResult::Status status) noexcept
         return "build failed";
     case ResolveResult::Status::timeout:
         return "timeout";
+    case ResolveResult::Status::tag_unknown:
+        return "tag unknown";
     }
     return "unknown";
 }
@@ -380,6 +420,32 @@ std::vector<PackageResolution> parse_resolution(std::string_view text)
     return list;
 }
 
+bool check_tag(const PackageSource& source, std::string_view tag,
+               const NixOptions& options, ResolveResult* error)
+{
+    if (tag.empty() || tag == "latest") {
+        return true;
+    }
+    if (source.type == PackageSource::Type::git) {
+        if (is_commit(tag)) {
+            return true;
+        }
+        std::shared_ptr<GitRefs> refs = options.git_refs;
+        if (!refs) {
+            refs = std::make_shared<GitRefs>(source.value);
+        }
+        if (refs->has(tag)) {
+            return true;
+        }
+    }
+    error->status = ResolveResult::Status::tag_unknown;
+    error->message = unserved_tag_detail(source.type == PackageSource::Type::git
+                                             ? TagPolicy::git
+                                             : TagPolicy::latest,
+                                         tag);
+    return false;
+}
+
 std::vector<PackageResolution>
 resolve_packages(const PackageSource& source, std::string_view tag,
                  std::string_view system, const std::vector<std::string>& names,
@@ -387,9 +453,10 @@ resolve_packages(const PackageSource& source, std::string_view tag,
 {
     ResolveResult scratch;
     ResolveResult* e = error ? error : &scratch;
-    Call call{options, Clock::now() + options.timeout,
-              render_source(source, tag), std::string(system)};
-    return resolve_names(call, names, e);
+    if (!check_tag(source, tag, options, e)) {
+        return {};
+    }
+    return resolve_names(make_call(source, tag, system, options), names, e);
 }
 
 ResolveResult resolve_image(const PackageSource& source,
@@ -398,9 +465,11 @@ ResolveResult resolve_image(const PackageSource& source,
 {
     const auto start = Clock::now();
     ResolveResult result;
-    Call call{options, start + options.timeout,
-              render_source(source, request.tag),
-              std::string(nix_system(request.arch))};
+    if (!check_tag(source, request.tag, options, &result)) {
+        return result;
+    }
+    Call call =
+        make_call(source, request.tag, nix_system(request.arch), options);
     result.packages = resolve_names(call, request.packages, &result);
     if (result.status != ResolveResult::Status::ok) {
         return result;

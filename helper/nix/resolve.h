@@ -9,6 +9,7 @@
 #include "base/closure.h"
 #include "image_request.h"
 #include "nix/gc_roots.h"
+#include "nix/git_refs.h"
 #include "nix/package_source.h"
 
 #include <chrono>
@@ -23,6 +24,9 @@ struct NixOptions {
     std::string nix_dir;               // the project's nix/ expressions
     std::chrono::seconds timeout{600}; // whole Nix call; group killed after
     std::string gc_roots_dir;          // where to hold GC roots while packing
+    // A git source's branches and git tags, shared by the builds of one
+    // helper so that its listing is reused; null: listed for each call.
+    std::shared_ptr<GitRefs> git_refs;
 };
 
 // What nix/resolve.nix says about one requested name.
@@ -44,7 +48,17 @@ struct PackageResolution {
 std::vector<PackageResolution> parse_resolution(std::string_view json);
 
 struct ResolveResult {
-    enum class Status { ok, not_found, eval_failed, build_failed, timeout };
+    // tag_unknown: the source has no version by that tag (a path or a
+    // channel has only `latest`; a git source lacks the branch, git tag or
+    // commit); `message` says which tags it has.
+    enum class Status {
+        ok,
+        not_found,
+        eval_failed,
+        build_failed,
+        timeout,
+        tag_unknown
+    };
     Status status = Status::ok;
     std::vector<std::string> unknown_packages; // for not_found: all of them
     std::string package;                       // the culprit, if known
@@ -57,10 +71,19 @@ struct ResolveResult {
     std::vector<PackageResolution> packages;
 };
 
+// Whether `tag` may name a version of `source`, decided without Nix:
+// `latest` always; for a path or a channel nothing else; for a git source a
+// branch or git tag it has (options.git_refs, else one listing) or any 40-hex
+// commit (only Nix's fetch can tell; resolve_image() classifies its
+// failure). Otherwise sets `error` to tag_unknown and returns false. Throws
+// std::runtime_error when git cannot list the repository.
+bool check_tag(const PackageSource& source, std::string_view tag,
+               const NixOptions& options, ResolveResult* error);
+
 // Evaluates only (no build): each name's resolution. Used by
 // resolve_image() and by nixery-resolve. On a timeout or when the package
-// set itself cannot be loaded, `error` is set (status and message) and the
-// list is empty.
+// set itself cannot be loaded (or check_tag() refuses the tag), `error` is
+// set (status and message) and the list is empty.
 std::vector<PackageResolution>
 resolve_packages(const PackageSource& source, std::string_view tag,
                  std::string_view system, const std::vector<std::string>& names,

@@ -77,6 +77,14 @@ queue::Builder make_nix_builder(NixBuilderOptions options, Storage& storage,
             out.message = "Nix timed out";
             out.detail = r.message;
             break;
+        case ResolveResult::Status::tag_unknown:
+            // No such version of the package set: the manifest does not
+            // exist, and the answer is remembered like unknown packages.
+            out.status = queue::BuildOutcome::Status::failed;
+            out.code = ErrorCode::manifest_unknown;
+            out.message = "manifest unknown: no tag '" + request.tag + "'";
+            out.detail = r.message;
+            break;
         }
         if (out.status != queue::BuildOutcome::Status::ok) {
             log::info("image not built", {{"job", context.job_id},
