@@ -3,5 +3,5 @@
 # are timed: the queue's back-pressure (nixery_queue_max_length) and the
 # cached pull rate during the flood against without it (see flood_names.pl).
 set -euo pipefail
-ulimit -n 16384
+ulimit -n "$(ulimit -Hn)"
 exec perl "$(dirname "$0")/flood_names.pl"

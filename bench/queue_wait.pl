@@ -20,8 +20,11 @@ use Nixery::Test;
 use Nixery::Queue;
 
 my $N = $ENV{CLIENTS} // 1000;
-# Every client holds one connection (and one fd) in the worker.
-my $fds = $N < 4000 ? 8192 : 2 * $N + 1024;
+# Every client holds one connection (and one fd) in the worker, and one
+# here; the hard limit caps both (flood_wait.sh raises the soft one).
+my $hard = `sh -c 'ulimit -Hn'` =~ /^(\d+)/ ? $1 : 1 << 20;
+my $fds = $N < 4000 ? 8192 : $N + 1024;
+$fds = $hard if $fds > $hard;
 my $t = Nixery::Test->new;
 my $q = Nixery::Queue->new($t);
 $q->start_redis;
@@ -29,7 +32,7 @@ $q->start_helper('helper', '--fake-delay-ms', 600000);
 $t->write_config($t->registry_conf(
     http => $q->http_conf(wait => '600s'),
     main => "worker_rlimit_nofile $fds;",
-    worker_connections => $fds / 2));
+    worker_connections => $fds - 256));
 $t->run;
 $q->wait_helper('helper') or die "helper did not start\n";
 
