@@ -9,7 +9,11 @@
 # wave new names (clients that come back after a 429 with another name).
 # Prints the cached pull rate with and without the flood and its ratio,
 # how the flood's requests were answered, and the longest the job stream
-# grew (it must stay at the limit).
+# grew (it must stay at the limit). A control flood of as many names
+# refused at once without the queue (400) shows what the connections and
+# the flood's client cost on their own: on 2 cores the client, wrk, nginx
+# and Redis share the CPU, so the ratio that isolates the queue is the
+# flood's rate against the control's.
 use strict;
 use warnings;
 use FindBin;
@@ -49,10 +53,13 @@ sub wrk_rate {
     return ($o =~ /Requests\/sec:\s+([\d.]+)/)[0] // die "wrk:\n$o";
 }
 
-# One wave: $N distinct names at once; returns {status => count}.
+# One wave: $N distinct names at once; returns {status => count}. The
+# control flood sends as many names the module refuses at once (uppercase:
+# 400 NAME_INVALID, no Redis): what the connections alone cost.
 sub wave {
-    my ($w) = @_;
-    my @uris = map { "/v2/flood${w}x$_/manifests/latest" } 1 .. $N;
+    my ($w, $control) = @_;
+    my $c = $control ? 'X' : 'x';
+    my @uris = map { "/v2/flood$w$c$_/manifests/latest" } 1 .. $N;
     my %n;
     $n{$_->{status}}++ for $q->parallel($t->port, 0, GET => \@uris,
         timeout => 1);
@@ -61,20 +68,33 @@ sub wave {
 
 my $alone = wrk_rate();
 
-my $file = $t->dir . '/flood.txt';
-my $pid = fork // die "fork: $!";
-if ($pid == 0) {
+# Waves of new names from a child process until it gets TERM.
+sub flood {
+    my ($file, $control) = @_;
+    my $pid = fork // die "fork: $!";
+    return $pid if $pid;
     my (%total, $waves);
     my $stop = 0;
     local $SIG{TERM} = sub { $stop = 1 };
     while (!$stop) {
-        my $n = wave(++$waves);
+        my $n = wave(++$waves, $control);
         $total{$_} += $n->{$_} for keys %$n;
     }
     $t->write_file($file, join(' ', $waves,
         map { "$_:$total{$_}" } sort keys %total) . "\n");
     POSIX::_exit(0);
 }
+
+my $cfile = $t->dir . '/control.txt';
+my $cpid = flood($cfile, 1);
+sleep 1;
+my $control = wrk_rate();
+kill 'TERM', $cpid;
+waitpid($cpid, 0);
+my ($cwaves) = split ' ', ($t->read_file($cfile) // '0');
+
+my $file = $t->dir . '/flood.txt';
+my $pid = flood($file, 0);
 sleep 2; # the first wave fills the queue
 my $max = 0;
 my $watch = fork // die "fork: $!";
@@ -104,6 +124,11 @@ printf "flood_names: job stream at most %d long (nixery_queue_max_length " .
 printf "flood_names: cached pulls %.0f/s alone, %.0f/s during the flood\n",
     $alone, $during;
 printf "flood_names: ratio during/alone: %.2f\n", $during / $alone;
+printf "flood_names: control, %d waves of %d names refused at once (400, " .
+    "no queue): cached pulls %.0f/s, ratio %.2f\n", $cwaves, $N, $control,
+    $control / $alone;
+printf "flood_names: ratio during the flood / during the control: %.2f\n",
+    $during / $control;
 print "flood_names: nixery_status $status\n";
 $t->stop($_) for qw(helper redis);
 $t->stop('nginx', 'QUIT');
