@@ -23,8 +23,9 @@ BUNDLED_DEBIAN_PACKAGES := hello bash coreutils moreutils nano git htop \
 	ca-certificates netbase ncurses-base
 # Ceph's RADOS Gateway (radosgw, ceph-*) is a real S3 server for the bucket
 # tests (t/lib/Nixery/Bucket.pm); iproute2 makes their network namespaces
-# (t/lib/Nixery/Netns.pm). t/050 needs node and npm, which these machines
-# have (it installs Debian's when they are missing).
+# (t/lib/Nixery/Netns.pm); time measures peak memory (t/620). t/050 needs
+# node and npm, which these machines have (it installs Debian's when they
+# are missing).
 DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	libarchive-dev zlib1g-dev libssl-dev libdeflate-dev libzstd-dev \
 	libisal-dev isal libgtest-dev libgmock-dev libbenchmark-dev \
@@ -32,7 +33,7 @@ DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	podman runc containerd busybox-static wrk clang-format clang-tidy \
 	cmake g++ make perl libjson-pp-perl curl python3 pigz openssl valgrind \
 	radosgw ceph-mon ceph-osd ceph-common libcurl4-openssl-dev libxml2-dev \
-	iproute2 \
+	iproute2 time \
 	$(BUNDLED_DEBIAN_PACKAGES)
 
 BUNDLED_PKGS := hello bash bashInteractive coreutils moreutils nano git htop \

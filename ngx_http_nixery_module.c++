@@ -111,6 +111,10 @@ ngx_command_t commands[] = {
      ngx_conf_set_sec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
      offsetof(MainConf, queue) + offsetof(nixery::QueueConf, retry_after),
      nullptr},
+    {ngx_string("nixery_queue_max_length"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_num_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(MainConf, queue) + offsetof(nixery::QueueConf, max_length),
+     nullptr},
     ngx_null_command,
 };
 

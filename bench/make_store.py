@@ -12,6 +12,14 @@ each path references the next one, so the layering has work to do.
 With --one-big N: a single store path holding N hard links to one 50 MB
 file (a layer of N x 50 MB without using the disk), to measure the
 helper's memory while it writes one big layer.
+
+With --many N: one package whose closure is N small store paths (a chain:
+each references the next, the first is the only root), for the layering
+and assembly of a very large closure (t/620).
+
+With --sparse GB: a single store path holding one sparse file of GB GiB
+(zeros: no disk used to read, little to write), for a store path of
+several GB (bench/flood_large.sh).
 """
 import json
 import os
@@ -39,7 +47,28 @@ def store_path(i, name):
 def main():
     prefix, out, total_mb = sys.argv[1], sys.argv[2], int(sys.argv[3])
     paths = []
-    if len(sys.argv) > 4 and sys.argv[4] == "--one-big":
+    roots = None
+    if len(sys.argv) > 4 and sys.argv[4] == "--many":
+        n = int(sys.argv[5])
+        for i in range(n):
+            sp = store_path(i, "dep%d-1.0" % i)
+            os.makedirs(prefix + sp + "/share")
+            data = ("store path %d\n" % i).encode()
+            with open(prefix + sp + "/share/dep%d" % i, "wb") as f:
+                f.write(data)
+            paths.append({"path": sp, "narSize": len(data) + 400,
+                          "references": []})
+        for a, b in zip(paths, paths[1:]):
+            a["references"].append(b["path"])
+        roots = [paths[0]["path"]]
+    elif len(sys.argv) > 4 and sys.argv[4] == "--sparse":
+        size = int(sys.argv[5]) << 30
+        sp = store_path(0, "sparse-1.0")
+        os.makedirs(prefix + sp + "/data")
+        with open(prefix + sp + "/data/zeros", "wb") as f:
+            f.truncate(size)
+        paths.append({"path": sp, "narSize": size, "references": []})
+    elif len(sys.argv) > 4 and sys.argv[4] == "--one-big":
         n = int(sys.argv[5])
         sp = store_path(0, "big-1.0")
         d = prefix + sp
@@ -83,7 +112,9 @@ def main():
         for a, b in zip(paths, paths[1:]):
             a["references"].append(b["path"])
     with open(out, "w") as f:
-        json.dump({"paths": paths, "roots": [p["path"] for p in paths]}, f)
+        if roots is None:
+            roots = [p["path"] for p in paths]
+        json.dump({"paths": paths, "roots": roots}, f)
 
 
 main()

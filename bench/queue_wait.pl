@@ -1,5 +1,6 @@
 #!/usr/bin/perl
-# Benchmark: 1,000 clients waiting on builds at once.
+# Benchmark: 1,000 clients waiting on builds at once (CLIENTS=10000 and
+# flood_wait.sh: 10,000).
 #
 # Starts a private redis-server, one nixery-helper (fake builder, slow
 # builds so that clients keep waiting) and nginx with one worker. Measures
@@ -19,13 +20,19 @@ use Nixery::Test;
 use Nixery::Queue;
 
 my $N = $ENV{CLIENTS} // 1000;
+# Every client holds one connection (and one fd) in the worker, and one
+# here; the hard limit caps both (flood_wait.sh raises the soft one).
+my $hard = `sh -c 'ulimit -Hn'` =~ /^(\d+)/ ? $1 : 1 << 20;
+my $fds = $N < 4000 ? 8192 : $N + 1024;
+$fds = $hard if $fds > $hard;
 my $t = Nixery::Test->new;
 my $q = Nixery::Queue->new($t);
 $q->start_redis;
 $q->start_helper('helper', '--fake-delay-ms', 600000);
 $t->write_config($t->registry_conf(
     http => $q->http_conf(wait => '600s'),
-    main => 'worker_rlimit_nofile 8192;'));
+    main => "worker_rlimit_nofile $fds;",
+    worker_connections => $fds - 256));
 $t->run;
 $q->wait_helper('helper') or die "helper did not start\n";
 
@@ -48,7 +55,7 @@ sub open_clients {
         print $s $make->($i);
         push @s, $s;
     }
-    sleep 1; # let nginx read them all
+    sleep 1 + $n / 5000; # let nginx read them all
     return @s;
 }
 

@@ -24,6 +24,8 @@ constexpr std::array table{
               "manifest tag did not match URI"},
     ErrorInfo{ErrorCode::unsupported, "UNSUPPORTED", 405,
               "the operation is unsupported"},
+    ErrorInfo{ErrorCode::too_many_requests, "TOOMANYREQUESTS", 429,
+              "too many requests"},
     ErrorInfo{ErrorCode::unavailable, "UNAVAILABLE", 503,
               "service unavailable"},
     ErrorInfo{ErrorCode::unknown, "UNKNOWN", 500, "unknown error"},

@@ -21,8 +21,9 @@ enum class ErrorCode {
     name_unknown,
     tag_invalid,
     unsupported,
-    unavailable, // the build queue is down, or the build is still running
-    unknown,     // build failures and internal errors
+    too_many_requests, // the build queue is full (nixery_queue_max_length)
+    unavailable,       // the build queue is down, or the build is still running
+    unknown,           // build failures and internal errors
 };
 
 struct ErrorInfo {

@@ -240,6 +240,13 @@ local id = redis.call('GET', KEYS[2])
 if id then
     return {'waiting', id}
 end
+local max = tonumber(ARGV[4] or '0') or 0
+if max > 0 then
+    local n = redis.call('XLEN', KEYS[3])
+    if n >= max then
+        return {'full', tostring(n)}
+    end
+end
 id = redis.call('XADD', KEYS[3], '*', 'job', ARGV[1])
 redis.call('SET', KEYS[2], id, 'EX', ARGV[2])
 return {'queued', id}

@@ -112,11 +112,20 @@ std::string result_error_json(const Result& result);
 //   ARGV[1] format_job(), ARGV[2] inflight TTL in seconds,
 //   ARGV[3] optional: "drop-result" deletes a stored result instead of
 //           returning it (the caller found it stale: the image it announced
-//           is no longer in storage)
+//           is no longer in storage); any other value, e.g. "", does not
+//   ARGV[4] optional: the queue's maximum length; a new job is refused
+//           while the stream holds that many entries (jobs queued or
+//           running). Absent or "0": no limit
 // Returns a two-element array:
 //   {"result", <result>}  a result is still stored: answer from it now
 //   {"queued", <id>}      this call enqueued the job (stream entry id)
 //   {"waiting", <id>}     a build is already queued or running
+//   {"full", <length>}    no job was added: the queue holds <length> jobs,
+//                         at least ARGV[4] (a build already queued or
+//                         running is still "waiting": the limit refuses
+//                         only new jobs)
+// The length check and the XADD are one atomic step, so any number of
+// workers and hosts together never push the stream past the limit.
 // Because a result is written before the in-flight marker is removed (in one
 // script, below), a caller that parked its request before this call either
 // sees the result here or receives its announcement: nothing is missed.

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 namespace nixery::queue {
 namespace {
@@ -120,13 +121,24 @@ class QueueDaemon : public ::testing::Test {
     }
 
     // What the module does on an index miss; returns {kind, value}.
-    std::pair<std::string, std::string> enqueue(const ImageRequest& r)
+    // `max_length`: the module's nixery_queue_max_length (0: no limit).
+    std::pair<std::string, std::string> enqueue(const ImageRequest& r,
+                                                long long max_length = -1)
     {
         Job job = make_job(r, 1);
-        Reply reply = redis_->checked(
-            {"EVAL", std::string(enqueue_script), "3", result_key(job.key),
-             inflight_key(job.key), std::string(jobs_stream), format_job(job),
-             std::to_string(inflight_ttl_seconds)});
+        std::vector<std::string> argv{"EVAL",
+                                      std::string(enqueue_script),
+                                      "3",
+                                      result_key(job.key),
+                                      inflight_key(job.key),
+                                      std::string(jobs_stream),
+                                      format_job(job),
+                                      std::to_string(inflight_ttl_seconds)};
+        if (max_length >= 0) {
+            argv.push_back("");
+            argv.push_back(std::to_string(max_length));
+        }
+        Reply reply = redis_->checked(argv);
         EXPECT_EQ(reply->type, REDIS_REPLY_ARRAY);
         EXPECT_EQ(reply->elements, 2u);
         return {reply_string(reply->element[0]),
@@ -240,6 +252,41 @@ TEST_F(QueueDaemon, SingleFlightOneJobOneBuild)
     ASSERT_TRUE(parse_result(text));
     EXPECT_TRUE(parse_result(text)->ok);
     EXPECT_EQ(integer({"XLEN", std::string(jobs_stream)}), 0);
+}
+
+// Back-pressure: past the maximum length a new image is refused with the
+// queue's length and nothing is added, an image already queued still
+// waits, and a finished build makes room again.
+TEST_F(QueueDaemon, FullQueueRefusesNewJobsOnly)
+{
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(enqueue(request("img" + std::to_string(i)), 3).first,
+                  "queued");
+    }
+    ImageRequest extra = request("extra");
+    auto [kind, length] = enqueue(extra, 3);
+    EXPECT_EQ(kind, "full");
+    EXPECT_EQ(length, "3");
+    EXPECT_EQ(integer({"XLEN", std::string(jobs_stream)}), 3);
+    EXPECT_EQ(integer({"EXISTS", inflight_key(canonical_key(extra))}), 0);
+    EXPECT_EQ(enqueue(request("img1"), 3).first, "waiting");
+    // A lower limit (another host's configuration) refuses, too.
+    EXPECT_EQ(enqueue(extra, 1).first, "full");
+    // 0 and no limit at all: the job goes in.
+    EXPECT_EQ(enqueue(request("nolimit"), 0).first, "queued");
+    EXPECT_EQ(enqueue(request("absent")).first, "queued");
+    EXPECT_EQ(integer({"XLEN", std::string(jobs_stream)}), 5);
+
+    CountingBuilder b{.storage = store_.get()};
+    Daemon d(options(), *store_, b.get());
+    d.start();
+    ASSERT_TRUE(wait_result(canonical_key(request("absent"))));
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (integer({"XLEN", std::string(jobs_stream)}) > 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_EQ(enqueue(extra, 3).first, "queued");
 }
 
 TEST_F(QueueDaemon, DuplicateJobForStoredImageDoesNotBuild)

@@ -13,7 +13,10 @@
 // exactly once. When Redis is unreachable, index misses get 503 at once and
 // cached images are unaffected (they never reach this code). A job that
 // cannot be sent, a refused job and a result that cannot be read end the
-// waits on that image at once, with a log line naming its key.
+// waits on that image at once, with a log line naming its key. So does a
+// full queue (nixery_queue_max_length, checked by the enqueue script in
+// the same atomic step as the push): 429 with Retry-After, so that a flood
+// of new names cannot grow the queue without bound.
 //
 // The directives are in queue_conf.c++; the client, in queue_client.h, is
 // split into its waiting side (queue_waiters.c++) and its Redis side
@@ -34,6 +37,7 @@ struct QueueConf {
     ngx_msec_t wait_timeout;  // nixery_wait_timeout
     ngx_msec_t redis_timeout; // nixery_redis_timeout
     time_t retry_after;       // nixery_retry_after
+    ngx_int_t max_length;     // nixery_queue_max_length (0: no limit)
     ngx_str_t auth_user;      // nixery_redis_auth (empty: no user name)
     ngx_str_t auth_password;  // nixery_redis_auth (empty: no AUTH)
 };

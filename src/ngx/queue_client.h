@@ -60,8 +60,9 @@ struct KeyEntry {
 };
 
 // How requests are answered when there is no build result to answer them
-// with: 503 UNAVAILABLE with Retry-After (the client should come back), or
-// any other code with its table status and `why` as the message.
+// with: 503 UNAVAILABLE or 429 TOOMANYREQUESTS with Retry-After (the
+// client should come back), or any other code with its table status and
+// `why` as the message.
 struct Failure {
     ErrorCode code;
     const char* why;
@@ -137,6 +138,10 @@ class Queue final : public RedisHandler {
     ngx_event_t ping_{};
     ngx_event_t outage_{};
     ngx_event_t unsent_{}; // posted: answer the unsendable keys' waiters
+    // The last "queue is full" log line (0: none yet), and the refusals
+    // left out of the log since.
+    ngx_msec_t full_logged_ = 0;
+    ngx_uint_t full_unlogged_ = 0;
 };
 
 // The worker's queue, made in init_process. A plain pointer: no non-POD
@@ -150,5 +155,8 @@ void waiter_timeout(ngx_event_t* ev) noexcept;
 // 503 UNAVAILABLE with Retry-After: the client should come back.
 ngx_int_t send_unavailable(ngx_http_request_t* r, const char* why,
                            time_t retry_after) noexcept;
+// The same with another code: 429 TOOMANYREQUESTS when the queue is full.
+ngx_int_t send_retry_later(ngx_http_request_t* r, ErrorCode code,
+                           const char* why, time_t retry_after) noexcept;
 
 } // namespace nixery

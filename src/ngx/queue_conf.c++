@@ -1,8 +1,19 @@
 // The build queue's directives (queue.h): nixery_redis, nixery_redis_auth,
-// and the defaults of the timeouts set by nginx's own slot functions.
+// and the defaults of the timeouts and of the queue's maximum length, set by
+// nginx's own slot functions.
 #include "ngx/queue.h"
 
 namespace nixery {
+
+namespace {
+
+// Jobs queued or running at once, across every worker and host sharing the
+// Redis. A helper builds an uncached image in tens of seconds, so a few
+// helpers get through about this many within nixery_wait_timeout (120 s);
+// jobs beyond that would mostly build for clients that have given up.
+constexpr ngx_int_t default_max_length = 100;
+
+} // namespace
 
 void queue_conf_create(QueueConf* conf) noexcept
 {
@@ -10,6 +21,7 @@ void queue_conf_create(QueueConf* conf) noexcept
     conf->wait_timeout = NGX_CONF_UNSET_MSEC;
     conf->redis_timeout = NGX_CONF_UNSET_MSEC;
     conf->retry_after = NGX_CONF_UNSET;
+    conf->max_length = NGX_CONF_UNSET;
 }
 
 void queue_conf_init(QueueConf* conf) noexcept
@@ -25,6 +37,9 @@ void queue_conf_init(QueueConf* conf) noexcept
     }
     if (conf->retry_after == NGX_CONF_UNSET) {
         conf->retry_after = 10;
+    }
+    if (conf->max_length == NGX_CONF_UNSET) {
+        conf->max_length = default_max_length;
     }
 }
 

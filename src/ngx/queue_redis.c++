@@ -22,6 +22,9 @@ namespace {
 // quiet one, so its waiters are not left hanging.
 constexpr ngx_msec_t ping_interval = 10000;
 
+// At most one "queue is full" line per this many milliseconds.
+constexpr ngx_msec_t full_log_interval = 1000;
+
 // How much of an unreadable result a log line quotes.
 constexpr std::size_t quoted_max = 200;
 
@@ -150,13 +153,11 @@ void Queue::send_enqueue(const std::string& key, KeyEntry& entry,
         std::string result = queue::result_key(key);
         std::string inflight = queue::inflight_key(key);
         std::string ttl = std::to_string(queue::inflight_ttl_seconds);
-        std::vector<std::string_view> argv{
-            "EVAL",   queue::enqueue_script, "3",       result,
-            inflight, queue::jobs_stream,    entry.job, ttl};
-        if (drop_result) {
-            argv.push_back("drop-result");
-        }
-        std::string eval = format_command(argv);
+        std::string max = std::to_string(conf_.max_length);
+        std::string eval =
+            format_command({"EVAL", queue::enqueue_script, "3", result,
+                            inflight, queue::jobs_stream, entry.job, ttl,
+                            drop_result ? "drop-result" : "", max});
         pending_.push_back(key);
         entry.sent = true;
         cmd_.send(eval, 1);
@@ -314,6 +315,32 @@ void Queue::on_enqueue_reply(const std::string& key, redisReply* reply)
                       key.c_str(), e.size(), e.data());
         fail_key(key,
                  {ErrorCode::unavailable, "the build queue refused the job"});
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        sv(reply->element[0]) == "full") {
+        // Back-pressure: the queue holds nixery_queue_max_length jobs. The
+        // clients come back after Retry-After; cached images, and images
+        // already queued, are served as usual meanwhile.
+        // A flood refuses thousands of names a second: one line a second
+        // at most, counting the ones it leaves out (nixery_status counts
+        // every refused request).
+        std::string_view n = sv(reply->element[1]);
+        if (full_logged_ == 0 ||
+            ngx_current_msec - full_logged_ >= full_log_interval) {
+            ngx_log_error(NGX_LOG_WARN, log_, 0,
+                          "nixery: the build queue is full (%*s jobs, "
+                          "nixery_queue_max_length %i): refused image %s "
+                          "and %ui more since the last such line",
+                          n.size(), n.data(), conf_.max_length, key.c_str(),
+                          full_unlogged_);
+            full_logged_ = ngx_current_msec;
+            full_unlogged_ = 0;
+        } else {
+            ++full_unlogged_;
+        }
+        fail_key(key,
+                 {ErrorCode::too_many_requests, "the build queue is full"});
         return;
     }
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&

@@ -22,8 +22,9 @@ ngx_int_t answer(ngx_http_request_t* r, std::string_view key,
                  time_t retry_after)
 {
     if (result == nullptr) {
-        if (failure.code == ErrorCode::unavailable) {
-            return send_unavailable(r, failure.why, retry_after);
+        if (failure.code == ErrorCode::unavailable ||
+            failure.code == ErrorCode::too_many_requests) {
+            return send_retry_later(r, failure.code, failure.why, retry_after);
         }
         return send_json(r, error_info(failure.code).status,
                          error_json(failure.code, failure.why));
@@ -60,6 +61,12 @@ Queue* worker_queue = nullptr;
 
 ngx_int_t send_unavailable(ngx_http_request_t* r, const char* why,
                            time_t retry_after) noexcept
+{
+    return send_retry_later(r, ErrorCode::unavailable, why, retry_after);
+}
+
+ngx_int_t send_retry_later(ngx_http_request_t* r, ErrorCode code,
+                           const char* why, time_t retry_after) noexcept
 try {
     if (retry_after > 0) {
         auto* p = static_cast<u_char*>(ngx_pnalloc(r->pool, NGX_TIME_T_LEN));
@@ -72,14 +79,15 @@ try {
             return NGX_ERROR;
         }
     }
-    return send_json(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                     error_json(ErrorCode::unavailable, why,
-                                "the image is not built yet; retry later"));
+    return send_json(
+        r, error_info(code).status,
+        error_json(code, why, "the image is not built yet; retry later"));
 } catch (const std::exception& e) {
     // Only an allocation failure in error_json() gets here.
-    return fail_request(r, "rendering a 503 answer", e.what());
+    return fail_request(r, "rendering a retry-later answer", e.what());
 } catch (...) {
-    return fail_request(r, "rendering a 503 answer", "unknown exception");
+    return fail_request(r, "rendering a retry-later answer",
+                        "unknown exception");
 }
 
 ngx_int_t Queue::park(ngx_http_request_t* r, const ImageRequest& request)
@@ -211,7 +219,9 @@ void Queue::answer_all(KeyTable::iterator it, const queue::Result* result,
     while (batch.head != nullptr) {
         if (result == nullptr) {
             stat_add(failure.code == ErrorCode::unavailable ? Stat::unavailable
-                                                            : Stat::failed);
+                     : failure.code == ErrorCode::too_many_requests
+                         ? Stat::queue_full
+                         : Stat::failed);
         }
         finish(batch.head, result, failure);
     }

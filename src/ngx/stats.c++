@@ -21,9 +21,10 @@ struct Counters {
 static_assert(std::atomic<std::int64_t>::is_always_lock_free,
               "counters in shared memory must not need a lock");
 
-constexpr const char* names[] = {
-    "tag_hits", "tag_misses", "waiting",     "waited",   "built",
-    "failed",   "timed_out",  "unavailable", "rejected", "redis_workers"};
+constexpr const char* names[] = {"tag_hits",   "tag_misses",   "waiting",
+                                 "waited",     "built",        "failed",
+                                 "timed_out",  "unavailable",  "rejected",
+                                 "queue_full", "redis_workers"};
 static_assert(std::size(names) == static_cast<std::size_t>(Stat::count_));
 
 // Set in the master when the zone is initialised; workers inherit it.

@@ -3,7 +3,7 @@
 //
 //     {"tag_hits":..,"tag_misses":..,"waiting":..,"waited":..,"built":..,
 //      "failed":..,"timed_out":..,"unavailable":..,"rejected":..,
-//      "redis_workers":..}
+//      "queue_full":..,"redis_workers":..}
 //
 // They live in one small shared memory zone ("nixery_status"), made when a
 // `nixery_status` location is configured; without one, counting is a
@@ -27,6 +27,7 @@ enum class Stat : unsigned {
     timed_out,     // waiting requests answered 503 after nixery_wait_timeout
     unavailable,   // 503s because Redis was unreachable
     rejected,      // nixery_rejected answers
+    queue_full,    // 429s because the queue held nixery_queue_max_length jobs
     redis_workers, // workers with both Redis connections up (a gauge)
     count_
 };

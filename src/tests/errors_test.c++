@@ -41,6 +41,7 @@ TEST(Errors, TableMatchesSpec)
                     Row{ErrorCode::name_unknown, "NAME_UNKNOWN", 404},
                     Row{ErrorCode::tag_invalid, "TAG_INVALID", 400},
                     Row{ErrorCode::unsupported, "UNSUPPORTED", 405},
+                    Row{ErrorCode::too_many_requests, "TOOMANYREQUESTS", 429},
                     Row{ErrorCode::unavailable, "UNAVAILABLE", 503},
                     Row{ErrorCode::unknown, "UNKNOWN", 500}}) {
         const ErrorInfo& info = error_info(row.code);

@@ -84,11 +84,11 @@ std::int64_t any_int64(Rng& rng)
 ErrorCode any_code(Rng& rng)
 {
     static constexpr ErrorCode codes[] = {
-        ErrorCode::blob_unknown,     ErrorCode::digest_invalid,
-        ErrorCode::manifest_unknown, ErrorCode::name_invalid,
-        ErrorCode::name_unknown,     ErrorCode::tag_invalid,
-        ErrorCode::unsupported,      ErrorCode::unavailable,
-        ErrorCode::unknown};
+        ErrorCode::blob_unknown,      ErrorCode::digest_invalid,
+        ErrorCode::manifest_unknown,  ErrorCode::name_invalid,
+        ErrorCode::name_unknown,      ErrorCode::tag_invalid,
+        ErrorCode::unsupported,       ErrorCode::unavailable,
+        ErrorCode::too_many_requests, ErrorCode::unknown};
     return codes[rng() % std::size(codes)];
 }
 

@@ -107,6 +107,7 @@ sub http_conf {
     my ($self, $http, %opt) = @_;
     my $workers = $opt{workers} // 1;
     my $main = $opt{main} // '';
+    my $connections = $opt{worker_connections} // 4096;
     return <<"CONF";
 load_module %%MODULE%%;
 daemon off;
@@ -116,7 +117,7 @@ user root;
 pid %%PREFIX%%/nginx.pid;
 error_log %%PREFIX%%/logs/error.log info;
 $main
-events { worker_connections 4096; }
+events { worker_connections $connections; }
 
 http {
     client_body_temp_path %%PREFIX%%/client_body_temp;
