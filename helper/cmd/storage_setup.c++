@@ -4,12 +4,86 @@
 #include "queue/redis_lock.h"
 #include "storage/config.h"
 
+#include <atomic>
+#include <charconv>
+#include <csignal>
 #include <cstdlib>
 #include <optional>
 #include <stdexcept>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace nixery::cmd {
+
+namespace {
+
+// TEST AID (NIXERY_TEST_KILL_AT_PUT=N): the process kills itself with
+// SIGKILL just before the N-th object it publishes (put or put_file,
+// counted across threads), so that the crash tests reach every step of
+// publishing, however short, and not only where random timing lands
+// (t/210-crash-kill.t). Everything else passes through.
+class KillPointStorage final : public Storage {
+  public:
+    KillPointStorage(std::unique_ptr<Storage> inner, std::uint64_t at)
+        : inner_(std::move(inner)), at_(at)
+    {
+    }
+
+    std::string describe() const override { return inner_->describe(); }
+    const std::string& local_tmp() const override
+    {
+        return inner_->local_tmp();
+    }
+    void put(std::string_view key, std::string_view bytes) override
+    {
+        count();
+        inner_->put(key, bytes);
+    }
+    void put_file(std::string_view key, const std::string& path) override
+    {
+        count();
+        inner_->put_file(key, path);
+    }
+    std::optional<std::string> get(std::string_view key,
+                                   std::size_t max) override
+    {
+        return inner_->get(key, max);
+    }
+    bool read(std::string_view key,
+              const std::function<void(std::string_view)>& each) override
+    {
+        return inner_->read(key, each);
+    }
+    std::optional<std::uint64_t> size(std::string_view key) override
+    {
+        return inner_->size(key);
+    }
+    void list(std::string_view prefix,
+              const std::function<void(const StoredObject&)>& each) override
+    {
+        inner_->list(prefix, each);
+    }
+    void remove(std::string_view key) override { inner_->remove(key); }
+    std::optional<std::string> filesystem_root() const override
+    {
+        return inner_->filesystem_root();
+    }
+
+  private:
+    void count()
+    {
+        if (puts_.fetch_add(1) + 1 == at_) {
+            ::kill(::getpid(), SIGKILL);
+            ::pause();
+        }
+    }
+
+    std::unique_ptr<Storage> inner_;
+    std::uint64_t at_;
+    std::atomic<std::uint64_t> puts_{0};
+};
+
+} // namespace
 
 void add_lock_flags(Flags& flags, StorageFlags* target, bool redis_flag)
 {
@@ -57,6 +131,17 @@ std::unique_ptr<Storage> open_storage(const StorageFlags& flags)
         // Refused credentials or a missing bucket show now, naming the
         // setting to check, rather than as a failed first build.
         storage->get("index/00/nixery-access-check", 64);
+    }
+    if (std::optional<std::string> at =
+            process_env("NIXERY_TEST_KILL_AT_PUT")) {
+        std::uint64_t n = 0;
+        auto [end, ec] =
+            std::from_chars(at->data(), at->data() + at->size(), n);
+        if (ec != std::errc() || end != at->data() + at->size() || n == 0) {
+            throw std::runtime_error("NIXERY_TEST_KILL_AT_PUT: not a count: " +
+                                     *at);
+        }
+        return std::make_unique<KillPointStorage>(std::move(storage), n);
     }
     return storage;
 }

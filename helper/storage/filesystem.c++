@@ -97,6 +97,37 @@ class FilesystemStorage final : public Storage {
         return text;
     }
 
+    bool read(std::string_view key,
+              const std::function<void(std::string_view)>& each) override
+    {
+        check_storage_key(key);
+        int fd = ::open(path_of(key).c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ENOENT || errno == ENOTDIR) {
+                return false;
+            }
+            throw StorageError("storage: cannot read " + std::string(key) +
+                               ": " + errno_text(errno));
+        }
+        std::unique_ptr<int, void (*)(int*)> closer(
+            &fd, [](int* f) { ::close(*f); });
+        std::string buffer(1 << 20, '\0');
+        for (;;) {
+            ssize_t n = ::read(fd, buffer.data(), buffer.size());
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n < 0) {
+                throw StorageError("storage: cannot read " + std::string(key) +
+                                   ": " + errno_text(errno));
+            }
+            if (n == 0) {
+                return true;
+            }
+            each(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+        }
+    }
+
     std::optional<std::uint64_t> size(std::string_view key) override
     {
         check_storage_key(key);

@@ -68,6 +68,13 @@ class Storage {
     virtual std::optional<std::string> get(std::string_view key,
                                            std::size_t max) = 0;
 
+    // The whole object passed to `each` in pieces, in order; false when it
+    // does not exist. Throws StorageError when it cannot be read. For
+    // checking large blobs: the filesystem streams the file (bounded
+    // memory); the default reads the object whole with get().
+    virtual bool read(std::string_view key,
+                      const std::function<void(std::string_view)>& each);
+
     // The object's size, nullopt when it does not exist.
     virtual std::optional<std::uint64_t> size(std::string_view key) = 0;
 
