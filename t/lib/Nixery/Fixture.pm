@@ -60,7 +60,7 @@ sub fanned {
 sub blob_path { fanned('blobs/sha256', $_[1]) }
 sub manifest_path {
     my ($self, $kind, $hex) = @_;
-    croak "kind $kind" unless $kind eq 'docker' || $kind eq 'oci';
+    croak "kind $kind" unless $kind =~ /\A(?:docker|oci|docker-list|oci-index)\z/;
     return fanned("manifests/$kind", $hex);
 }
 # $key: a request_key().
