@@ -1,4 +1,5 @@
-# See bench/module.sh. Cached-manifest requests per second and 100 MiB blob
+# See bench/module.sh. Cached-manifest requests per second (a manifest, and
+# the Docker manifest list of an image for two platforms) and 100 MiB blob
 # throughput through the module, against the same nginx binary serving the
 # same files as plain static files, in the same run.
 #
@@ -25,6 +26,8 @@ my $seconds = $ENV{BENCH_SECONDS} // 3;
 
 my $first = Nixery::Test->new;
 my ($fx, $img) = add_bench_image($first->storage);
+my $multi = $fx->add_multi_image(name => 'shell/hello/multi', layers => [
+    map { { "etc/f$_" => "layer $_\n" x 100 } } 1 .. 12 ]);
 # 100 MiB of incompressible-looking bytes.
 my $chunk = join '', map { pack 'N', ($_ * 2654435761) % 4294967296 } 1 .. 262144;
 my $big = '';
@@ -43,20 +46,31 @@ my $B = start(Nixery::Test->new(storage => $first->storage), 'max=1000 valid=10s
 my $C = start(Nixery::Test->new(storage => $first->storage), 'off');
 
 my $accept = 'Accept: ' . $img->{docker}{media_type};
+# What containerd sends: every manifest and list type.
+my $list_accept = 'Accept: application/vnd.docker.distribution.manifest.v2+json, '
+    . 'application/vnd.docker.distribution.manifest.list.v2+json, '
+    . 'application/vnd.oci.image.manifest.v1+json, '
+    . 'application/vnd.oci.image.index.v1+json, */*';
 my %path = (
     module_manifest => '/v2/shell/hello/manifests/latest',
     static_manifest => '/static/' . $fx->manifest_path('docker', $img->{docker}{hex}),
+    module_index => '/v2/shell/hello/multi/manifests/latest',
+    static_index => '/static/'
+        . $fx->manifest_path('docker-list', $multi->{docker_list}{hex}),
     module_blob => "/v2/bench/blobs/$blob->{digest}",
     static_blob => '/static/' . $fx->blob_path($blob->{hex}),
 );
 sub url { "http://127.0.0.1:$_[0]{port}$path{$_[1]}" }
 
+sub accept_for { $_[0] =~ /index/ ? $list_accept : $accept }
+
 # Every side serves the same bytes before anything is timed.
-for my $kind (qw(manifest blob)) {
+for my $kind (qw(manifest index blob)) {
     my %sums;
     for my $side ([ $A, "module_$kind" ], [ $C, "module_$kind" ], [ $B, "static_$kind" ]) {
         my $u = url(@$side);
-        $sums{`curl -s -H '$accept' '$u' | sha256sum`} = 1;
+        my $h = accept_for($side->[1]);
+        $sums{`curl -s -H '$h' '$u' | sha256sum`} = 1;
     }
     die "module and static $kind differ\n" unless keys %sums == 1;
 }
@@ -83,7 +97,7 @@ sub pair {
     my @fh;
     for my $s (@sides) {
         open my $fh, '-|', 'wrk', '-t1', "-c$s->[2]", "-d${seconds}s",
-            '-H', $accept, url($s->[0], $s->[1]) or die "wrk: $!";
+            '-H', accept_for($s->[1]), url($s->[0], $s->[1]) or die "wrk: $!";
         push @fh, $fh;
     }
     my @out = map { local $/; my $o = readline($_) // ''; close $_; $o } @fh;
@@ -111,6 +125,10 @@ for my $round (1 .. $rounds) {
     push @{ $cpu_ratio{manifest} }, $sr->{cpu_us} / $mr->{cpu_us};
     push @{ $abs{manifest} }, [ $mr->{rps}, $sr->{rps}, $mr->{cpu_us}, $sr->{cpu_us} ];
 
+    ($mr, $sr) = pair([ $m, 'module_index', 5 ], [ $s, 'static_index', 5 ]);
+    push @{ $ratio{index} }, $mr->{rps} / $sr->{rps};
+    push @{ $abs{index} }, [ $mr->{rps}, $sr->{rps} ];
+
     ($mr, $sr) = pair([ $m, 'module_blob', 1 ], [ $s, 'static_blob', 1 ]);
     push @{ $ratio{blob} }, $mr->{bps} / $sr->{bps};
     push @{ $abs{blob} }, [ $mr->{bps}, $sr->{bps} ];
@@ -129,11 +147,14 @@ printf "  manifest by tag: module %.0f req/s, static %.0f req/s; ratio %.3f (tar
 printf "    worker CPU per request: module %.1f us, static %.1f us; ratio %.3f\n",
     $col->('manifest', 2), $col->('manifest', 3), median(@{ $cpu_ratio{manifest} });
 printf "    with nixery_index_cache off: ratio %.3f\n", median(@{ $ratio{nocache} });
+printf "  image index by tag (Docker list, 2 platforms): module %.0f req/s, static %.0f req/s; ratio %.3f (target >= 0.9)\n",
+    $col->('index', 0), $col->('index', 1), median(@{ $ratio{index} });
 printf "  100 MiB blob: module %.0f MB/s, static %.0f MB/s; ratio %.3f (target >= 0.9)\n",
     $col->('blob', 0) / 1e6, $col->('blob', 1) / 1e6, median(@{ $ratio{blob} });
 printf "  per-round ratios: manifest %s\n", list(@{ $ratio{manifest} });
 printf "                    CPU      %s\n", list(@{ $cpu_ratio{manifest} });
 printf "                    no cache %s\n", list(@{ $ratio{nocache} });
+printf "                    index    %s\n", list(@{ $ratio{index} });
 printf "                    blob     %s\n", list(@{ $ratio{blob} });
 
 $_->{t}->done for $A, $B, $C;

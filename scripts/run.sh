@@ -7,7 +7,10 @@
 # tree), STATE (all state; created), PORT (default 8080). The package source
 # is Nixery's: NIXERY_CHANNEL, NIXERY_PKGS_REPO or NIXERY_PKGS_PATH; when
 # none is set, the bundled package set ($ROOT/nix/pkgs). Extra helper flags
-# may be given in NIXERY_HELPER_FLAGS (e.g. "--concurrency 2").
+# may be given in NIXERY_HELPER_FLAGS (e.g. "--concurrency 2"). Images are
+# built for NIXERY_PLATFORMS, here linux/amd64,linux/arm64 unless set, so
+# that every name is an image index (the helper's own default is amd64
+# only, as for deployments from before image indexes).
 #
 # Images go to $STATE/storage unless NIXERY_STORAGE_BACKEND is s3 or gcs
 # (with Nixery's variables: S3_BUCKET, AWS_REGION, AWS_ACCESS_KEY_ID,
@@ -198,7 +201,8 @@ done
 source_text=${NIXERY_CHANNEL:+channel $NIXERY_CHANNEL}
 source_text=${source_text:-${NIXERY_PKGS_REPO:+git repository $NIXERY_PKGS_REPO}}
 source_text=${source_text:-path $NIXERY_PKGS_PATH}
-log "starting nixery-helper ($source_text)"
+export NIXERY_PLATFORMS=${NIXERY_PLATFORMS:-linux/amd64,linux/arm64}
+log "starting nixery-helper ($source_text; platforms $NIXERY_PLATFORMS)"
 # Its JSON log lines go to logs/helper.log and to the terminal; tee ignores
 # the terminal's SIGINT so that the helper's last lines are kept.
 # shellcheck disable=SC2086 # NIXERY_HELPER_FLAGS is a list of flags

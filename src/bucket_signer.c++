@@ -133,7 +133,9 @@ bool is_bucket_key(std::string_view key) noexcept
 {
     return is_fanned(key, "blobs/sha256") ||
            is_fanned(key, "manifests/docker") ||
-           is_fanned(key, "manifests/oci") || is_fanned(key, "index");
+           is_fanned(key, "manifests/oci") ||
+           is_fanned(key, "manifests/docker-list") ||
+           is_fanned(key, "manifests/oci-index") || is_fanned(key, "index");
 }
 
 BucketSigner::BucketSigner(Tag, BucketSettings settings)

@@ -70,7 +70,8 @@ AwsCredentials parse_aws_credentials(std::string_view text,
                                      std::string_view origin);
 
 // Whether `key` is a key of the storage layout the module may read:
-// blobs/sha256/<hh>/<hex>, manifests/docker|oci/<hh>/<hex> or
+// blobs/sha256/<hh>/<hex>, manifests/<kind>/<hh>/<hex> (docker, oci,
+// docker-list, oci-index) or
 // index/<kk>/<key>, with lowercase hex and <hh> the first two digits.
 bool is_bucket_key(std::string_view key) noexcept;
 

@@ -65,19 +65,62 @@ bool refused(std::string_view params) noexcept
 
 std::string_view manifest_media_type(ManifestKind kind) noexcept
 {
-    return kind == ManifestKind::oci ? media::oci_manifest
-                                     : media::docker_manifest;
+    switch (kind) {
+    case ManifestKind::docker:
+        break;
+    case ManifestKind::oci:
+        return media::oci_manifest;
+    case ManifestKind::docker_list:
+        return media::docker_manifest_list;
+    case ManifestKind::oci_index:
+        return media::oci_index;
+    }
+    return media::docker_manifest;
 }
 
 std::string_view manifest_kind_name(ManifestKind kind) noexcept
 {
-    return kind == ManifestKind::oci ? "oci" : "docker";
+    switch (kind) {
+    case ManifestKind::docker:
+        break;
+    case ManifestKind::oci:
+        return "oci";
+    case ManifestKind::docker_list:
+        return "docker-list";
+    case ManifestKind::oci_index:
+        return "oci-index";
+    }
+    return "docker";
+}
+
+bool is_list_kind(ManifestKind kind) noexcept
+{
+    return kind == ManifestKind::docker_list || kind == ManifestKind::oci_index;
+}
+
+ManifestKind list_member_kind(ManifestKind kind) noexcept
+{
+    switch (kind) {
+    case ManifestKind::docker_list:
+        return ManifestKind::docker;
+    case ManifestKind::oci_index:
+        return ManifestKind::oci;
+    default:
+        return kind;
+    }
 }
 
 ManifestKind
 choose_manifest_kind(const std::vector<std::string_view>& accept_lines) noexcept
 {
+    return choose_manifests(accept_lines).single;
+}
+
+ManifestChoice
+choose_manifests(const std::vector<std::string_view>& accept_lines) noexcept
+{
     bool any = false, docker = false, oci = false, wildcard = false;
+    bool docker_list = false, oci_index = false;
     for (std::string_view line : accept_lines) {
         while (!line.empty()) {
             auto comma = line.find(',');
@@ -97,15 +140,22 @@ choose_manifest_kind(const std::vector<std::string_view>& accept_lines) noexcept
                 docker = true;
             } else if (iequals(type, media::oci_manifest)) {
                 oci = true;
+            } else if (iequals(type, media::docker_manifest_list)) {
+                docker_list = true;
+            } else if (iequals(type, media::oci_index)) {
+                oci_index = true;
             } else if (type == "*/*" || iequals(type, "application/*")) {
                 wildcard = true;
             }
         }
     }
-    if (docker || !any || wildcard) {
-        return ManifestKind::docker;
-    }
-    return oci ? ManifestKind::oci : ManifestKind::docker;
+    ManifestChoice choice;
+    choice.single = docker || !any || wildcard || !oci ? ManifestKind::docker
+                                                       : ManifestKind::oci;
+    choice.list_accepted = docker_list || oci_index;
+    choice.list =
+        docker_list ? ManifestKind::docker_list : ManifestKind::oci_index;
+    return choice;
 }
 
 } // namespace nixery

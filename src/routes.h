@@ -82,9 +82,8 @@ std::string tags_list_json(std::string_view name);
 // The referrers API's answer for any digest: nothing here refers to
 // anything (the registry stores no signatures or other artifacts), so an
 // empty OCI image index, application/vnd.oci.image.index.v1+json.
+// Its media type is media::oci_index (media_types.h).
 std::string_view referrers_json() noexcept;
-inline constexpr std::string_view oci_index_media_type =
-    "application/vnd.oci.image.index.v1+json";
 
 // Whether a query string (without '?') has the parameter `name`, with or
 // without a value: "artifactType=x&n=1" has "artifactType".

@@ -101,19 +101,35 @@ std::string format_index_entry(const IndexEntry& e)
 {
     // Refuse what parse_index_entry() would: the reader's grammar, checked
     // on every manifest request in nginx, is the format.
-    if (!is_sha256_hex(e.docker_hex) || !is_sha256_hex(e.oci_hex)) {
+    bool lists = !e.docker_list_hex.empty() || !e.oci_index_hex.empty();
+    if (!is_sha256_hex(e.docker_hex) || !is_sha256_hex(e.oci_hex) ||
+        (lists && (!is_sha256_hex(e.docker_list_hex) ||
+                   !is_sha256_hex(e.oci_index_hex)))) {
         throw std::invalid_argument(
             "index entry: a manifest digest is 64 lowercase hex digits");
     }
     if (e.docker_size > max_index_entry_number ||
-        e.oci_size > max_index_entry_number || e.expires < 0) {
+        e.oci_size > max_index_entry_number ||
+        e.docker_list_size > max_index_entry_number ||
+        e.oci_index_size > max_index_entry_number || e.expires < 0) {
         throw std::invalid_argument(
             "index entry: sizes and expiry are 0 to 10^19 - 1");
     }
-    std::string out = "nixery-index-v1\n";
-    out += "docker sha256:" + e.docker_hex + " " +
-           std::to_string(e.docker_size) + "\n";
-    out += "oci sha256:" + e.oci_hex + " " + std::to_string(e.oci_size) + "\n";
+    if (!lists && (e.docker_list_size != 0 || e.oci_index_size != 0)) {
+        throw std::invalid_argument("index entry: a list size without a list");
+    }
+    auto line = [](std::string_view kind, const std::string& hex,
+                   std::uint64_t size) {
+        return std::string(kind) + " sha256:" + hex + " " +
+               std::to_string(size) + "\n";
+    };
+    std::string out = lists ? "nixery-index-v2\n" : "nixery-index-v1\n";
+    out += line("docker", e.docker_hex, e.docker_size);
+    out += line("oci", e.oci_hex, e.oci_size);
+    if (lists) {
+        out += line("docker-list", e.docker_list_hex, e.docker_list_size);
+        out += line("oci-index", e.oci_index_hex, e.oci_index_size);
+    }
     out += "expires " + std::to_string(e.expires) + "\n";
     return out;
 }
@@ -125,15 +141,25 @@ std::optional<IndexEntry> parse_index_entry(std::string_view text)
     }
     IndexEntry e;
     std::string_view line;
-    if (!next_line(text, line) || line != "nixery-index-v1") {
+    if (!next_line(text, line) ||
+        (line != "nixery-index-v1" && line != "nixery-index-v2")) {
         return std::nullopt;
     }
+    bool lists = line == "nixery-index-v2";
     if (!next_line(text, line) ||
         !parse_manifest_line(line, "docker", e.docker_hex, e.docker_size)) {
         return std::nullopt;
     }
     if (!next_line(text, line) ||
         !parse_manifest_line(line, "oci", e.oci_hex, e.oci_size)) {
+        return std::nullopt;
+    }
+    if (lists && (!next_line(text, line) ||
+                  !parse_manifest_line(line, "docker-list", e.docker_list_hex,
+                                       e.docker_list_size) ||
+                  !next_line(text, line) ||
+                  !parse_manifest_line(line, "oci-index", e.oci_index_hex,
+                                       e.oci_index_size))) {
         return std::nullopt;
     }
     if (!next_line(text, line) || line.substr(0, 8) != "expires " ||

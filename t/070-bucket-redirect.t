@@ -32,6 +32,7 @@ my $hello = $br->add_image(name => 'hello', cmd => ['hello'], layers => [
     { 'etc/' => undef, 'etc/issue' => { symlink => 'motd' }, 'etc/motd' => "hi\n" },
 ]);
 my $other = $br->add_image(name => 'other');
+my $multi = $br->add_image(name => 'multi', multi => 1);
 
 # The helper for images the bucket lacks writes its own storage here (the
 # helper's bucket backend is not this test's subject): the test uploads the
@@ -98,6 +99,20 @@ ok($r->{body} eq $other->{oci}{bytes}, '... as stored');
 is($r->{headers}{'content-type'}, $Nixery::Fixture::MEDIA{oci_manifest}, '... OCI type');
 $r = $t->http(GET => '/v2/any/manifests/sha256:' . ('0' x 64));
 is($t->error_code($r), 'MANIFEST_UNKNOWN', 'a digest the bucket lacks: 404');
+
+# An image for two platforms: its list by tag, then its lists and the
+# arm64 manifest by digest, all fetched from the bucket.
+my $list_type = $Nixery::Fixture::MEDIA{'docker-list_manifest'};
+$r = $t->http(GET => '/v2/multi/manifests/latest', headers => [
+    [ Accept => $list_type ], [ Accept => $Nixery::Fixture::MEDIA{docker_manifest} ] ]);
+is($r->{status}, 200, 'an image index by tag from the bucket');
+is($r->{headers}{'content-type'}, $list_type, '... the Docker list');
+ok($r->{body} eq $multi->{docker_list}{bytes}, '... as stored');
+for my $m ($multi->{oci_index}, $multi->{docker_list}, $multi->{arm64}{oci}) {
+    $r = $t->http(GET => "/v2/any/manifests/$m->{digest}");
+    is($r->{status}, 200, "$m->{kind} by digest from the bucket");
+    ok($r->{body} eq $m->{bytes}, '... as stored');
+}
 
 # Blobs: a redirect to a presigned URL.
 my $layer = $hello->{layers}[0];

@@ -93,4 +93,30 @@ for my $k (1 .. 2) {
 is_deeply(files("$dir/storage-shared"), $fa, 'shared storage is the same tree');
 ok(!glob("$dir/storage-shared/tmp/*"), 'no temporary files left');
 
+# An image for two platforms (the same closure stands for arm64's here):
+# the same lists and index entry from two processes with other thread
+# counts, so the same index digest on any host with these store paths.
+my @multi;
+for my $run ([a => 1], [b => 2]) {
+    my ($name, $threads) = @$run;
+    my ($out, $status) = assemble(storage => "$dir/multi-$name",
+        closure => "$dir/closure.json", name => 'shell/weird',
+        prefix => $prefix, threads => $threads, budget => 2,
+        args => ['--platform-closure', "linux/arm64=$dir/closure.json"],
+        log => "$dir/multi-$name.log");
+    is($status, 0, "two-platform assembly $name succeeds");
+    push @multi, $out;
+}
+like($multi[0]{oci_index} // '', qr/^sha256:[0-9a-f]{64}$/, 'an OCI index');
+like($multi[0]{docker_list} // '', qr/^sha256:[0-9a-f]{64}$/,
+    'a Docker manifest list');
+is_deeply($multi[1], $multi[0], 'identical index and list digests');
+is_deeply(files("$dir/multi-b"), files("$dir/multi-a"),
+    'identical storage trees, byte for byte');
+is($multi[0]{oci}, $runs[0]{oci}, "the amd64 manifest is the one-platform image's");
+my $idx = read_json(manifest_file("$dir/multi-a", 'oci-index',
+    $multi[0]{oci_index}));
+is_deeply([map { $_->{platform}{architecture} } @{ $idx->{manifests} }],
+    [qw(amd64 arm64)], 'the index names amd64 then arm64');
+
 done_testing;

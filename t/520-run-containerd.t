@@ -25,10 +25,17 @@ like($out, qr/unpacking linux\/amd64 (sha256:[0-9a-f]{64})/,
     'ctr unpacked the image');
 is($run->jobs('built'), 1, 'one image built');
 
-# The digest ctr stored is the one the registry serves.
+# The digest ctr stored is the one the registry serves for the Accept
+# lines ctr sends: `make run` builds for two platforms, so the image index
+# (the Docker manifest list).
 my $head = $t->http(HEAD => '/v2/hello/manifests/latest', headers => [[Accept =>
     'application/vnd.docker.distribution.manifest.v2+json, ' .
-    'application/vnd.oci.image.manifest.v1+json']]);
+    'application/vnd.docker.distribution.manifest.list.v2+json, ' .
+    'application/vnd.oci.image.manifest.v1+json, ' .
+    'application/vnd.oci.image.index.v1+json, */*']]);
+is($head->{headers}{'content-type'},
+    'application/vnd.docker.distribution.manifest.list.v2+json',
+    'the tag is an image index');
 my $digest = $head->{headers}{'docker-content-digest'} // '';
 like($digest, qr/^sha256:[0-9a-f]{64}$/, 'registry digest');
 ($rc, $out) = command(@ctr, 'images', 'ls');

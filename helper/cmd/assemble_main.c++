@@ -4,12 +4,15 @@
 // operators who want to publish an image built elsewhere. docs/images.md
 // describes the input and the flags (nixery-assemble --help lists them).
 //
-// Prints {"key":...,"docker":"sha256:...","oci":"sha256:..."} on success;
-// exits 1 with a JSON log line on stderr on failure, 2 on bad usage.
+// Prints {"key":...,"docker":"sha256:...","oci":"sha256:..."} on success
+// (and "docker_list", "oci_index" for an image of several platforms,
+// --platform-closure); exits 1 with a JSON log line on stderr on failure,
+// 2 on bad usage.
 #include "base/log.h"
 #include "cmd/flags.h"
 #include "cmd/storage_setup.h"
 #include "image/assemble.h"
+#include "image/image_index.h"
 #include "image/popularity.h"
 #include "nix/closure_json.h"
 
@@ -43,6 +46,8 @@ struct Request {
     cmd::StorageFlags storage;
     std::string closure_file, name, tag = "latest", popularity_source;
     std::vector<std::string> roots, attributes;
+    // "PLATFORM=FILE": another platform's closure (the image index).
+    std::vector<std::string> platform_closures;
 };
 
 Request parse_flags(int argc, char** argv)
@@ -60,6 +65,10 @@ Request parse_flags(int argc, char** argv)
               "closure JSON (docs/images.md; required)")
         .text("--name", &r.name, "NAME", "image name (required)")
         .text("--tag", &r.tag, "TAG", "image tag (default latest)")
+        .list("--platform-closure", &r.platform_closures, "PLATFORM=FILE",
+              "also build for PLATFORM (linux/arm64) from FILE,\n"
+              "with an image index naming both (repeatable;\n"
+              "--closure is linux/amd64's)")
         .list("--root", &r.roots, "PATH",
               "a requested store path (repeatable; default the\n"
               "closure's roots)")
@@ -93,13 +102,38 @@ int run(int argc, char** argv)
     if (parsed.error != NameError::none) {
         throw std::runtime_error("bad image name or tag: " + parsed.message);
     }
-    Closure closure = parse_closure_json(slurp(r.closure_file));
-    if (!r.roots.empty()) {
-        std::sort(r.roots.begin(), r.roots.end());
-        closure.roots = r.roots;
+    std::sort(r.roots.begin(), r.roots.end());
+    auto load = [&](const std::string& file) {
+        Closure c = parse_closure_json(slurp(file));
+        if (!r.roots.empty()) {
+            c.roots = r.roots;
+        }
+        if (!r.attributes.empty()) {
+            c.attributes = r.attributes;
+        }
+        return c;
+    };
+    Closure closure = load(r.closure_file);
+    // The other platforms, in the order parse_platforms() gives them.
+    std::vector<std::pair<Arch, Closure>> others;
+    std::string platforms = "linux/amd64";
+    for (const std::string& pc : r.platform_closures) {
+        auto eq = pc.find('=');
+        if (eq == pc.npos) {
+            throw std::runtime_error("--platform-closure: PLATFORM=FILE, not " +
+                                     pc);
+        }
+        platforms += "," + pc.substr(0, eq);
     }
-    if (!r.attributes.empty()) {
-        closure.attributes = r.attributes;
+    std::vector<Arch> archs = parse_platforms(platforms);
+    if (archs.size() > 1 && parsed.request.arch != Arch::amd64) {
+        throw std::runtime_error(
+            "--platform-closure: the name is a single platform's (arm64/...)");
+    }
+    for (const std::string& pc : r.platform_closures) {
+        auto eq = pc.find('=');
+        others.emplace_back(parse_platforms(pc.substr(0, eq) + ",amd64").back(),
+                            load(pc.substr(eq + 1)));
     }
     Popularity popularity = load_popularity(r.popularity_source);
     r.options.popularity = &popularity;
@@ -107,13 +141,31 @@ int run(int argc, char** argv)
     std::unique_ptr<Storage> storage = cmd::open_storage(r.storage);
     std::unique_ptr<CollectionLock> lock =
         cmd::open_collection_lock(r.storage, *storage);
-    IndexEntry e =
-        assemble_image(*storage, *lock, parsed.request, closure, r.options);
+    IndexEntry e;
+    if (others.empty()) {
+        e = assemble_image(*storage, *lock, parsed.request, closure, r.options);
+    } else {
+        std::vector<PlatformBuild> builds{{Arch::amd64, &closure, {}}};
+        for (const auto& [arch, c] : others) {
+            builds.push_back({arch, &c, {}});
+        }
+        e = assemble_platforms(*storage, *lock, parsed.request, builds,
+                               r.options);
+    }
     std::printf("{\"key\":\"%s\",\"docker\":\"sha256:%s\",\"docker_size\":%llu,"
-                "\"oci\":\"sha256:%s\",\"oci_size\":%llu}\n",
+                "\"oci\":\"sha256:%s\",\"oci_size\":%llu",
                 canonical_key(parsed.request).c_str(), e.docker_hex.c_str(),
                 static_cast<unsigned long long>(e.docker_size),
                 e.oci_hex.c_str(), static_cast<unsigned long long>(e.oci_size));
+    if (e.has_lists()) {
+        std::printf(",\"docker_list\":\"sha256:%s\",\"docker_list_size\":%llu,"
+                    "\"oci_index\":\"sha256:%s\",\"oci_index_size\":%llu",
+                    e.docker_list_hex.c_str(),
+                    static_cast<unsigned long long>(e.docker_list_size),
+                    e.oci_index_hex.c_str(),
+                    static_cast<unsigned long long>(e.oci_index_size));
+    }
+    std::printf("}\n");
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "cmd/flags.h"
 #include "cmd/storage_setup.h"
+#include "image/image_index.h"
 #include "image/popularity.h"
 #include "nix/package_source.h"
 #include "queue/builder.h"
@@ -36,6 +37,7 @@ struct HelperFlags {
     std::chrono::seconds build_timeout{600};
     std::string fake_builder;
     std::chrono::milliseconds fake_delay{0};
+    std::vector<Arch> platforms{Arch::amd64};
 };
 
 HelperFlags parse_flags(int argc, char** argv)
@@ -46,11 +48,15 @@ HelperFlags parse_flags(int argc, char** argv)
     cmd::Flags flags(
         "nixery-helper", "--storage DIR [options]",
         "environment: NIXERY_REDIS_PASSWORD (and NIXERY_REDIS_USER) for Redis "
-        "AUTH\n");
+        "AUTH;\nNIXERY_PLATFORMS for --platforms\n");
     // The default timeout is NIX_TIMEOUT's, as for Nixery; checked as a
     // value of --build-timeout.
     const char* env_timeout = std::getenv("NIX_TIMEOUT");
     std::string build_timeout = env_timeout ? env_timeout : "600";
+    // Likewise NIXERY_PLATFORMS for --platforms.
+    const char* env_platforms = std::getenv("NIXERY_PLATFORMS");
+    std::string platforms =
+        env_platforms && *env_platforms ? env_platforms : "linux/amd64";
     flags
         .text("--redis", &d.redis, "ADDR",
               "Redis: host:port or unix:/path (default 127.0.0.1:6379)")
@@ -75,6 +81,10 @@ HelperFlags parse_flags(int argc, char** argv)
               "$TMPDIR/nixery-gcroots)")
         .text("--popularity", &f.popularity, "FILE|URL",
               "package popularity JSON for layering")
+        .text("--platforms", &platforms, "LIST",
+              "platforms each image is built for, the image\n"
+              "index naming them: linux/amd64[,linux/arm64]\n"
+              "(default NIXERY_PLATFORMS or linux/amd64)")
         .number("--layer-budget", &f.layer_budget, 1, "N",
                 "store-path layers per image (default 94)")
         .text("--build-timeout", &build_timeout, "S",
@@ -104,6 +114,11 @@ HelperFlags parse_flags(int argc, char** argv)
                               std::numeric_limits<long long>::max()));
     } catch (const cmd::UsageError& e) {
         flags.fail(e.what());
+    }
+    try {
+        f.platforms = parse_platforms(platforms);
+    } catch (const std::invalid_argument& e) {
+        flags.fail(std::string("--platforms: ") + e.what());
     }
     return f;
 }
@@ -139,6 +154,8 @@ queue::Builder make_builder(HelperFlags& f, Storage& storage,
         nix.nix.git_refs = std::make_shared<GitRefs>(nix.source.value);
     }
     nix.layer_budget = f.layer_budget;
+    nix.platforms = f.platforms;
+    log::info("platforms", {{"platforms", format_platforms(f.platforms)}});
     PackageSource source = nix.source;
     d.pinned = [source](const std::string& tag) { return source.pinned(tag); };
     return make_nix_builder(std::move(nix), storage, lock);

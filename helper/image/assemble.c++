@@ -3,6 +3,7 @@
 #include "base/log.h"
 #include "digest.h"
 #include "image/image_config.h"
+#include "image/image_index.h"
 #include "image/layering.h"
 #include "image/symlink_layer.h"
 #include "image/tarball.h"
@@ -200,13 +201,13 @@ BlobInfo build_layers(Storage& storage, const std::vector<Layer>& layers,
 }
 
 // The image config and both manifests, then (last: only now is the image
-// visible to the module) the index entry, once `held` says that the
-// collector cannot have run meanwhile.
+// visible to the module) the index entry when `write_index`, once `held`
+// says that the collector cannot have run meanwhile.
 IndexEntry publish_image(Storage& storage, const LockHold& held,
                          const ImageRequest& request, const Closure& closure,
                          const std::vector<Layer>& layers,
                          const LayerPlan& plan, const BlobInfo& symlinks,
-                         const AssembleOptions& options)
+                         const AssembleOptions& options, bool write_index)
 {
     std::vector<ConfigLayer> config_layers;
     std::vector<Descriptor> descriptors;
@@ -228,24 +229,24 @@ IndexEntry publish_image(Storage& storage, const LockHold& held,
                                                 wants_bash(request, closure)));
     IndexEntry entry;
     entry.expires = options.expires;
-    for (ManifestKind kind : all_manifest_kinds) {
+    for (ManifestKind kind : {ManifestKind::docker, ManifestKind::oci}) {
         std::string m = manifest_json(kind, config, descriptors);
         std::string hex = sha256_hex(m);
         storage.put(manifest_path(kind, hex), m);
-        (kind == ManifestKind::oci ? entry.oci_hex : entry.docker_hex) = hex;
-        (kind == ManifestKind::oci ? entry.oci_size : entry.docker_size) =
-            m.size();
+        entry.set(kind, hex, m.size());
     }
-    held.check();
-    storage.put(index_path(canonical_key(request)), format_index_entry(entry));
+    if (write_index) {
+        held.check();
+        storage.put(index_path(canonical_key(request)),
+                    format_index_entry(entry));
+    }
     return entry;
 }
 
-} // namespace
-
-IndexEntry assemble_image(Storage& storage, CollectionLock& lock,
-                          const ImageRequest& request, const Closure& closure,
-                          const AssembleOptions& options)
+// assemble_image() with the lock already held.
+IndexEntry assemble_held(Storage& storage, const LockHold& held,
+                         const ImageRequest& request, const Closure& closure,
+                         const AssembleOptions& options, bool write_index)
 {
     auto started = std::chrono::steady_clock::now();
     for (const StorePath& p : closure.paths) {
@@ -256,20 +257,84 @@ IndexEntry assemble_image(Storage& storage, CollectionLock& lock,
     }
     std::vector<Layer> layers =
         group_layers(closure, options.popularity, options.layer_budget);
-    // From the layer cache lookups to the index entry: nixery-gc waits.
-    std::unique_ptr<LockHold> held = lock.shared();
     LayerPlan plan = plan_layers(storage, layers);
     BlobInfo symlinks = build_layers(storage, layers, plan, closure, options);
-    IndexEntry entry = publish_image(storage, *held, request, closure, layers,
-                                     plan, symlinks, options);
+    IndexEntry entry = publish_image(storage, held, request, closure, layers,
+                                     plan, symlinks, options, write_index);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - started)
                   .count();
     log::info("image assembled", {{"image", request.name + ":" + request.tag},
+                                  {"arch", arch_name(request.arch)},
                                   {"layers", layers.size() + 1},
                                   {"built", plan.to_build.size()},
                                   {"manifest", "sha256:" + entry.docker_hex},
                                   {"duration_ms", ms}});
+    return entry;
+}
+
+} // namespace
+
+IndexEntry assemble_image(Storage& storage, CollectionLock& lock,
+                          const ImageRequest& request, const Closure& closure,
+                          const AssembleOptions& options)
+{
+    // From the layer cache lookups to the index entry: nixery-gc waits.
+    std::unique_ptr<LockHold> held = lock.shared();
+    return assemble_held(storage, *held, request, closure, options, true);
+}
+
+IndexEntry assemble_platforms(Storage& storage, CollectionLock& lock,
+                              const ImageRequest& request,
+                              const std::vector<PlatformBuild>& platforms,
+                              const AssembleOptions& options)
+{
+    if (platforms.empty() || platforms.front().arch != request.arch) {
+        throw std::invalid_argument(
+            "assemble: the first platform is the request's");
+    }
+    for (const PlatformBuild& p : platforms) {
+        if (p.closure == nullptr && !p.stored) {
+            throw std::invalid_argument("assemble: a platform without image");
+        }
+    }
+    // One hold for every platform: a second shared() while holding would
+    // wait for a collector that waits for us (the Redis lock).
+    std::unique_ptr<LockHold> held = lock.shared();
+    IndexEntry entry;
+    std::vector<PlatformManifest> docker, oci;
+    for (const PlatformBuild& p : platforms) {
+        ImageRequest platform_request = request;
+        platform_request.arch = p.arch;
+        bool is_default = p.arch == request.arch;
+        IndexEntry built =
+            p.stored ? *p.stored
+                     : assemble_held(storage, *held, platform_request,
+                                     *p.closure, options, !is_default);
+        if (is_default) {
+            entry.set(ManifestKind::docker, built.docker_hex,
+                      built.docker_size);
+            entry.set(ManifestKind::oci, built.oci_hex, built.oci_size);
+        }
+        docker.push_back({p.arch, built.docker_hex, built.docker_size});
+        oci.push_back({p.arch, built.oci_hex, built.oci_size});
+    }
+    for (ManifestKind kind :
+         {ManifestKind::docker_list, ManifestKind::oci_index}) {
+        std::string list = image_list_json(
+            kind, kind == ManifestKind::docker_list ? docker : oci);
+        std::string hex = sha256_hex(list);
+        storage.put(manifest_path(kind, hex), list);
+        entry.set(kind, hex, list.size());
+    }
+    entry.expires = options.expires;
+    held->check();
+    storage.put(index_path(canonical_key(request)), format_index_entry(entry));
+    log::info("image index assembled",
+              {{"image", request.name + ":" + request.tag},
+               {"platforms", platforms.size()},
+               {"index", "sha256:" + entry.oci_index_hex},
+               {"list", "sha256:" + entry.docker_list_hex}});
     return entry;
 }
 

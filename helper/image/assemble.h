@@ -5,7 +5,9 @@
 // the image config and both manifests (Docker schema 2 and OCI), publishes
 // everything into storage (storage/storage.h), and writes the index entry
 // for the request last, all under the collection lock held shared
-// (storage/lock.h). See docs/images.md.
+// (storage/lock.h). An image for several platforms is one such image per
+// platform plus a Docker manifest list and an OCI index naming them
+// (image_index.h), under one entry. See docs/images.md.
 #pragma once
 
 #include "base/closure.h"
@@ -17,7 +19,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace nixery {
 
@@ -40,5 +44,30 @@ struct AssembleOptions {
 IndexEntry assemble_image(Storage& storage, CollectionLock& lock,
                           const ImageRequest& request, const Closure& closure,
                           const AssembleOptions& options);
+
+// One platform of an image built for several (assemble_platforms()).
+struct PlatformBuild {
+    Arch arch = Arch::amd64;
+    // The closure to assemble for this platform...
+    const Closure* closure = nullptr;
+    // ...or, when set, this platform's image as already stored under its
+    // own key (nothing is assembled for it).
+    std::optional<IndexEntry> stored;
+};
+
+// Assemble an image for several platforms, holding `lock` shared from the
+// first layer cache lookup to the index entry: each platform's image (the
+// request with the platform's architecture), its Docker manifest list and
+// OCI index naming them in `platforms` order, then the request's index
+// entry (version 2) naming the default platform's manifests and both lists.
+// platforms[0] is the default platform and has the request's architecture;
+// its image gets no entry of its own (the request's is it). Every other
+// platform's image is published under its own key too, the one an
+// `arm64/...` name has, so both names share one build. Throws as
+// assemble_image().
+IndexEntry assemble_platforms(Storage& storage, CollectionLock& lock,
+                              const ImageRequest& request,
+                              const std::vector<PlatformBuild>& platforms,
+                              const AssembleOptions& options);
 
 } // namespace nixery

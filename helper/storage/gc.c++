@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <stdexcept>
 #include <unordered_set>
@@ -103,6 +104,40 @@ manifest_blobs(const std::optional<std::string>& text)
     return out;
 }
 
+// The manifest digests a list (a Docker manifest list, an OCI index)
+// names; nullopt when unreadable.
+std::optional<std::vector<std::string>>
+list_manifests(const std::optional<std::string>& text)
+{
+    if (!text) {
+        return std::nullopt;
+    }
+    JsonPtr root(json_loadb(text->data(), text->size(), 0, nullptr));
+    json_t* manifests =
+        root ? json_object_get(root.get(), "manifests") : nullptr;
+    if (!json_is_array(manifests)) {
+        return std::nullopt;
+    }
+    std::vector<std::string> out;
+    std::size_t i;
+    json_t* m;
+    json_array_foreach(manifests, i, m)
+    {
+        const char* d = json_string_value(json_object_get(m, "digest"));
+        ParsedDigest digest = parse_digest(d ? d : "");
+        if (digest.error != DigestError::none) {
+            return std::nullopt;
+        }
+        out.emplace_back(digest.hex);
+    }
+    return out;
+}
+
+std::size_t kind_slot(ManifestKind kind)
+{
+    return static_cast<std::size_t>(kind);
+}
+
 // The collection's phases, in order, and what they share: the counts,
 // what is known live, and whether everything that might name an object
 // could be read.
@@ -137,18 +172,26 @@ class Collector {
                 continue;
             }
             ++s_.index_kept;
-            live_manifests_[0].insert(entry->docker_hex);
-            live_manifests_[1].insert(entry->oci_hex);
+            for (ManifestKind kind : all_manifest_kinds) {
+                if (!entry->hex(kind).empty()) {
+                    live_manifests_[kind_slot(kind)].insert(entry->hex(kind));
+                }
+            }
         }
         manifests_readable_ = index_readable_;
     }
 
-    // 2. Live manifests mark their blobs; 3. the others go.
+    // 2. Live lists mark their platforms' manifests, live manifests their
+    // blobs; 3. the others go. Lists first: the manifests they name are
+    // live even when no index entry names them.
     void sweep_manifests()
     {
-        const char* kinds[2] = {"docker", "oci"};
-        for (int k = 0; k < 2; ++k) {
-            std::string prefix = std::string("manifests/") + kinds[k] + "/";
+        for (ManifestKind kind :
+             {ManifestKind::docker_list, ManifestKind::oci_index,
+              ManifestKind::docker, ManifestKind::oci}) {
+            const std::size_t k = kind_slot(kind);
+            std::string prefix =
+                "manifests/" + std::string(manifest_kind_name(kind)) + "/";
             for (const Fanned& f : list_fanned_out(storage_, prefix)) {
                 if (!live_manifests_[k].contains(f.hex)) {
                     if (index_readable_) {
@@ -160,13 +203,31 @@ class Collector {
                     continue;
                 }
                 ++s_.manifests_kept;
-                auto blobs = manifest_blobs(
-                    read_object(storage_, f.key, max_manifest_size));
+                std::optional<std::string> text =
+                    read_object(storage_, f.key, max_manifest_size);
+                if (is_list_kind(kind)) {
+                    auto members = list_manifests(text);
+                    if (!members) {
+                        // It may name any manifest: keep them all.
+                        ++s_.unreadable;
+                        index_readable_ = manifests_readable_ = false;
+                        log::warn("gc: unreadable manifest list: no manifest "
+                                  "or blob is collected",
+                                  {{"manifest", f.hex},
+                                   {"kind", manifest_kind_name(kind)}});
+                        continue;
+                    }
+                    live_manifests_[kind_slot(list_member_kind(kind))].insert(
+                        members->begin(), members->end());
+                    continue;
+                }
+                auto blobs = manifest_blobs(text);
                 if (!blobs) {
                     ++s_.unreadable;
                     manifests_readable_ = false;
                     log::warn("gc: unreadable manifest: no blob is collected",
-                              {{"manifest", f.hex}, {"kind", kinds[k]}});
+                              {{"manifest", f.hex},
+                               {"kind", manifest_kind_name(kind)}});
                     continue;
                 }
                 live_blobs_.insert(blobs->begin(), blobs->end());
@@ -251,7 +312,7 @@ class Collector {
     const LockHold& held_;
     const GcOptions& o_;
     GcStats& s_;
-    HexSet live_manifests_[2]; // by ManifestKind: docker, oci
+    HexSet live_manifests_[std::size(all_manifest_kinds)]; // by kind_slot()
     HexSet live_blobs_;
     bool index_readable_ = true;
     bool manifests_readable_ = true;

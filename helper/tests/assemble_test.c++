@@ -1,5 +1,6 @@
 #include "image/assemble.h"
 
+#include "image/image_index.h"
 #include "image/layering.h"
 #include "storage/layer_cache.h"
 #include "temp_tree.h"
@@ -62,12 +63,83 @@ TEST_F(Assemble, PublishesManifestsAndIndexEntry)
         test::read_file(storage(index_path(canonical_key(request)))));
     ASSERT_TRUE(parsed.has_value());
     EXPECT_EQ(*parsed, e);
-    for (ManifestKind k : all_manifest_kinds) {
+    EXPECT_FALSE(e.has_lists());
+    for (ManifestKind k : {ManifestKind::docker, ManifestKind::oci}) {
         std::string m = test::read_file(storage(manifest_path(k, e.hex(k))));
         EXPECT_EQ(m.size(), e.size(k));
         EXPECT_NE(m.find(manifest_media_type(k)), std::string::npos);
     }
     EXPECT_NE(e.docker_hex, e.oci_hex);
+}
+
+TEST_F(Assemble, SeveralPlatformsMakeListsUnderOneEntry)
+{
+    options.expires = 99;
+    std::vector<PlatformBuild> builds{{Arch::amd64, &closure, {}},
+                                      {Arch::arm64, &closure, {}}};
+    IndexEntry e = assemble_platforms(*store, *lock, request, builds, options);
+    EXPECT_TRUE(e.has_lists());
+    EXPECT_EQ(e.expires, 99);
+    auto parsed = parse_index_entry(
+        test::read_file(storage(index_path(canonical_key(request)))));
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ(*parsed, e);
+
+    // The arm64 image has its own entry: the one `arm64/app` finds.
+    ImageRequest arm = parse_image_request("arm64/app", "latest").request;
+    auto arm_entry = parse_index_entry(
+        test::read_file(storage(index_path(canonical_key(arm)))));
+    ASSERT_TRUE(arm_entry.has_value());
+    EXPECT_FALSE(arm_entry->has_lists());
+    EXPECT_EQ(arm_entry->expires, 99);
+    // The amd64 manifests are the default platform's, as assemble_image()
+    // alone gives them.
+    use_storage(dir / "storage-single");
+    IndexEntry single = assemble(closure);
+    EXPECT_EQ(single.docker_hex, e.docker_hex);
+    EXPECT_EQ(single.oci_hex, e.oci_hex);
+    use_storage(dir / "storage");
+
+    // Each list names its family's manifests, amd64 first.
+    for (ManifestKind k :
+         {ManifestKind::docker_list, ManifestKind::oci_index}) {
+        std::string text = test::read_file(storage(manifest_path(k, e.hex(k))));
+        EXPECT_EQ(text.size(), e.size(k));
+        ManifestKind member = list_member_kind(k);
+        std::string expected = image_list_json(
+            k,
+            {{Arch::amd64, e.hex(member), e.size(member)},
+             {Arch::arm64, arm_entry->hex(member), arm_entry->size(member)}});
+        EXPECT_EQ(text, expected);
+        // The arm64 config says arm64.
+        std::string m = test::read_file(
+            storage(manifest_path(member, arm_entry->hex(member))));
+        auto at = m.find("\"config\"");
+        ASSERT_NE(at, std::string::npos);
+        auto digest = m.find("sha256:", at);
+        std::string config =
+            test::read_file(storage(blob_path(m.substr(digest + 7, 64))));
+        EXPECT_NE(config.find("\"architecture\":\"arm64\""), std::string::npos);
+    }
+}
+
+TEST_F(Assemble, StoredPlatformImagesAreReused)
+{
+    ImageRequest arm = parse_image_request("arm64/app", "latest").request;
+    IndexEntry arm_entry = assemble_image(*store, *lock, arm, closure, options);
+    std::vector<PlatformBuild> builds{{Arch::amd64, &closure, {}},
+                                      {Arch::arm64, nullptr, arm_entry}};
+    IndexEntry reused =
+        assemble_platforms(*store, *lock, request, builds, options);
+    use_storage(dir / "storage-fresh");
+    builds[1] = {Arch::arm64, &closure, {}};
+    IndexEntry fresh =
+        assemble_platforms(*store, *lock, request, builds, options);
+    EXPECT_EQ(reused, fresh);
+    // The first platform must be the request's.
+    std::swap(builds[0], builds[1]);
+    EXPECT_THROW(assemble_platforms(*store, *lock, request, builds, options),
+                 std::invalid_argument);
 }
 
 TEST_F(Assemble, ThreadCountDoesNotChangeTheImage)

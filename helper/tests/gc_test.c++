@@ -165,6 +165,61 @@ TEST_F(Gc, CollectsWhatOnlyALongExpiredEntryReferenced)
     }
 }
 
+// A pinned image for two platforms whose arm64 image had its own entry
+// from a moving source, long expired: the lists keep the arm64 manifests
+// and their blobs; the list of the expired image goes with it.
+TEST_F(Gc, ListsKeepThePlatformsManifests)
+{
+    Closure c;
+    c.paths.push_back({"/nix/store/c-two-1", 10, {}});
+    c.roots = {"/nix/store/c-two-1"};
+    assemble.expires = 1000; // the arm64 image's own entry expires
+    ImageRequest arm = parse_image_request("arm64/three", "latest").request;
+    IndexEntry arm_entry = assemble_image(*store, *lock, arm, c, assemble);
+    assemble.expires = 0;
+    IndexEntry multi = assemble_platforms(
+        *store, *lock, parse_image_request("three", "latest").request,
+        {{Arch::amd64, &c, {}}, {Arch::arm64, nullptr, arm_entry}}, assemble);
+    ASSERT_TRUE(multi.has_lists());
+    // And one for two platforms that expires: its lists go.
+    Closure d;
+    d.paths.push_back({"/nix/store/b-one-1", 10, {}});
+    d.roots = {"/nix/store/b-one-1"};
+    assemble.expires = 1000;
+    IndexEntry gone_multi = assemble_platforms(
+        *store, *lock, parse_image_request("four", "latest").request,
+        {{Arch::amd64, &d, {}}, {Arch::arm64, &d, {}}}, assemble);
+    ASSERT_TRUE(gone_multi.has_lists());
+
+    gc.now = 5000;
+    GcStats s = collect();
+    EXPECT_EQ(s.unreadable, 0u) << s.json();
+    EXPECT_FALSE(exists(index_path(canonical_key(arm))));
+    for (ManifestKind k : {ManifestKind::docker, ManifestKind::oci}) {
+        EXPECT_TRUE(exists(manifest_path(k, arm_entry.hex(k))));
+        EXPECT_TRUE(exists(manifest_path(k, multi.hex(k))));
+    }
+    for (ManifestKind k :
+         {ManifestKind::docker_list, ManifestKind::oci_index}) {
+        EXPECT_TRUE(exists(manifest_path(k, multi.hex(k))));
+        EXPECT_FALSE(exists(manifest_path(k, gone_multi.hex(k))));
+    }
+    for (const std::string& b : blobs_of(arm_entry)) {
+        EXPECT_TRUE(exists(blob_path(b))) << b;
+    }
+
+    // An unreadable live list may name any manifest: none is collected.
+    test::write_file(
+        at(manifest_path(ManifestKind::oci_index, multi.oci_index_hex)),
+        "{\"manifests\":7}");
+    pinned = build("one", {"/nix/store/a-lib-1", "/nix/store/b-one-1"}, 1);
+    gc.now = 6000;
+    s = collect();
+    EXPECT_EQ(s.unreadable, 1u) << s.json();
+    EXPECT_EQ(s.manifests_removed, 0u);
+    EXPECT_EQ(s.blobs_removed, 0u);
+}
+
 TEST_F(Gc, DryRunCountsAndDeletesNothing)
 {
     std::size_t before = files_under(".");

@@ -26,7 +26,9 @@
 #include "media_types.h"
 #include "storage_layout.h"
 
+#include <algorithm>
 #include <exception>
+#include <iterator>
 #include <string>
 
 namespace nixery {
@@ -287,7 +289,7 @@ ngx_int_t image_index_done(ngx_http_request_t* r, Fetch& f)
         return image_miss(r, f);
     }
     f.index_text = std::move(f.body);
-    f.kind = requested_manifest_kind(r);
+    f.kind = requested_manifests(r).kind(entry->has_lists());
     f.hex = entry->hex(f.kind);
     f.manifest_size = entry->size(f.kind);
     std::string path = manifest_path(f.kind, f.hex);
@@ -316,8 +318,12 @@ ngx_int_t fetch_image(ngx_http_request_t* r, Goal goal,
 ngx_int_t manifest_done(ngx_http_request_t* r, Fetch& f)
 {
     if (f.status == NGX_HTTP_NOT_FOUND && f.reached) {
-        if (f.kind == ManifestKind::docker) {
-            f.kind = ManifestKind::oci;
+        // The next kind that may hold it (all_manifest_kinds' order).
+        const ManifestKind* k = std::find(std::begin(all_manifest_kinds),
+                                          std::end(all_manifest_kinds), f.kind);
+        if (k != std::end(all_manifest_kinds) &&
+            ++k != std::end(all_manifest_kinds)) {
+            f.kind = *k;
             return start(r, f, manifest_path(f.kind, f.hex), manifest_done);
         }
         return send_error(r, ErrorCode::manifest_unknown);

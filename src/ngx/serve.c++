@@ -247,7 +247,7 @@ ngx_int_t serve_referrers(ngx_http_request_t* r) noexcept
                    ngx_string("artifactType")) == nullptr) {
         return NGX_ERROR;
     }
-    return send_json(r, NGX_HTTP_OK, referrers_json(), oci_index_media_type);
+    return send_json(r, NGX_HTTP_OK, referrers_json(), media::oci_index);
 }
 
 ngx_int_t serve_blob(ngx_http_request_t* r, std::string_view hex) noexcept
@@ -282,9 +282,9 @@ ngx_int_t serve_manifest_by_digest(ngx_http_request_t* r,
     return send_error(r, ErrorCode::manifest_unknown);
 }
 
-ManifestKind requested_manifest_kind(ngx_http_request_t* r)
+ManifestChoice requested_manifests(ngx_http_request_t* r)
 {
-    return choose_manifest_kind(accept_lines(r));
+    return choose_manifests(accept_lines(r));
 }
 
 bool stored_file_exists(ngx_http_request_t* r, std::string_view relative)
@@ -408,7 +408,7 @@ ngx_int_t serve_from_index(ngx_http_request_t* r, std::string_view key) noexcept
 try {
     CacheKey cache_key(loc_conf(r)->storage, key);
 
-    ManifestKind kind = choose_manifest_kind(accept_lines(r));
+    ManifestChoice choice = choose_manifests(accept_lines(r));
     for (bool fresh : {false, true}) {
         IndexEntry storage;
         const IndexEntry* entry = nullptr;
@@ -420,6 +420,7 @@ try {
         case Lookup::failed:
             return internal_error(r);
         }
+        ManifestKind kind = choice.kind(entry->has_lists());
         const std::string& hex = entry->hex(kind);
         ngx_str_t path;
         ngx_open_file_info_t of;
@@ -478,7 +479,8 @@ try {
         Lookup::found) {
         return false;
     }
-    ManifestKind kind = choose_manifest_kind(accept_lines(r));
+    ManifestKind kind =
+        choose_manifests(accept_lines(r)).kind(entry->has_lists());
     ngx_str_t path;
     if (!storage_path(r, manifest_path(kind, entry->hex(kind)), path)) {
         return false;

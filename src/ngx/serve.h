@@ -26,8 +26,9 @@ namespace nixery {
 // BLOB_UNKNOWN. `hex` must be validated (64 lowercase hex digits).
 ngx_int_t serve_blob(ngx_http_request_t* r, std::string_view hex) noexcept;
 
-// Serve manifests/<kind>/<hh>/<hex> from whichever kind holds it, with that
-// kind's media type, or 404 MANIFEST_UNKNOWN. `hex` must be validated.
+// Serve manifests/<kind>/<hh>/<hex> from whichever kind holds it (a
+// manifest, a manifest list or an image index), with that kind's media
+// type, or 404 MANIFEST_UNKNOWN. `hex` must be validated.
 ngx_int_t serve_manifest_by_digest(ngx_http_request_t* r,
                                    std::string_view hex) noexcept;
 
@@ -35,15 +36,18 @@ ngx_int_t serve_manifest_by_digest(ngx_http_request_t* r,
 ngx_int_t serve_stored_manifest(ngx_http_request_t* r,
                                 std::string_view hex) noexcept;
 
-// The manifest kind the request's Accept header lines choose
-// (choose_manifest_kind() in media_types.h). May throw std::bad_alloc.
-ManifestKind requested_manifest_kind(ngx_http_request_t* r);
+// What the request's Accept header lines choose (choose_manifests() in
+// media_types.h): the kind to serve for an image with or without lists.
+// May throw std::bad_alloc.
+ManifestChoice requested_manifests(ngx_http_request_t* r);
 
 // Whether <storage root>/<relative> exists (a stat, no open_file_cache).
 bool stored_file_exists(ngx_http_request_t* r, std::string_view relative);
 
 // Serve the manifest that index/<kk>/<key> names for this request, in the
-// flavour its Accept header lines choose (media_types.h). Returns
+// flavour its Accept header lines choose (media_types.h): for an image
+// built for several platforms, its Docker manifest list or OCI index when
+// the client takes one, else the default platform's manifest. Returns
 // NGX_DECLINED, having sent nothing, when there is no usable entry: none,
 // malformed, expired, or naming a manifest that is not stored. Otherwise
 // the result of sending the response (possibly an error response).

@@ -45,6 +45,9 @@ TEST(BucketKey, AcceptsTheLayoutsKeys)
     EXPECT_TRUE(is_bucket_key(blob_key));
     EXPECT_TRUE(is_bucket_key("manifests/docker/ab/" + hex));
     EXPECT_TRUE(is_bucket_key("manifests/oci/ab/" + hex));
+    // The lists of images for several platforms.
+    EXPECT_TRUE(is_bucket_key("manifests/docker-list/ab/" + hex));
+    EXPECT_TRUE(is_bucket_key("manifests/oci-index/ab/" + hex));
     EXPECT_TRUE(is_bucket_key("index/ab/" + hex));
 }
 
@@ -61,6 +64,8 @@ TEST(BucketKey, RefusesEverythingElse)
              "blobs/sha256/ab/" + hex.substr(1), // too short
              "/blobs/sha256/ab/" + hex,          // absolute
              "blobs/sha512/ab/" + hex,
+             "manifests/docker-lists/ab/" + hex,
+             "manifests/oci-index-x/ab/" + hex,
              "manifests/other/ab/" + hex,
              "layers/ab/" + hex, // the helper's layer cache
              "index/ab/../ab/" + hex.substr(6),

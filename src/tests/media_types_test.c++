@@ -111,5 +111,90 @@ TEST(ChooseManifestKind, ParametersDoNotChangeTheType)
     EXPECT_EQ(choose({std::string(oci).substr(1)}), ManifestKind::docker);
 }
 
+// --- Lists: choose_manifests() ---------------------------------------------
+
+constexpr std::string_view docker_list = media::docker_manifest_list;
+constexpr std::string_view oci_index = media::oci_index;
+
+// The kind served for an image with lists.
+ManifestKind with_lists(const Lines& lines)
+{
+    return choose_manifests(lines).kind(true);
+}
+
+TEST(ChooseManifests, KindsHaveTheirMediaTypesAndDirectories)
+{
+    EXPECT_EQ(manifest_media_type(ManifestKind::docker_list),
+              "application/vnd.docker.distribution.manifest.list.v2+json");
+    EXPECT_EQ(manifest_media_type(ManifestKind::oci_index),
+              "application/vnd.oci.image.index.v1+json");
+    EXPECT_EQ(manifest_kind_name(ManifestKind::docker_list), "docker-list");
+    EXPECT_EQ(manifest_kind_name(ManifestKind::oci_index), "oci-index");
+    EXPECT_EQ(list_member_kind(ManifestKind::docker_list),
+              ManifestKind::docker);
+    EXPECT_EQ(list_member_kind(ManifestKind::oci_index), ManifestKind::oci);
+    EXPECT_EQ(list_member_kind(ManifestKind::oci), ManifestKind::oci);
+    EXPECT_TRUE(is_list_kind(ManifestKind::oci_index));
+    EXPECT_FALSE(is_list_kind(ManifestKind::docker));
+}
+
+TEST(ChooseManifests, RealClientsGetTheDockerList)
+{
+    // containers/image (skopeo, podman), containerd, Docker: all name both
+    // lists; Docker's family first, as for single manifests.
+    Lines six{oci,
+              docker,
+              "application/vnd.docker.distribution.manifest.v1+prettyjws",
+              "application/vnd.docker.distribution.manifest.v1+json",
+              docker_list,
+              oci_index};
+    EXPECT_EQ(with_lists(six), ManifestKind::docker_list);
+    EXPECT_EQ(with_lists({"application/vnd.docker.distribution.manifest.v2+"
+                          "json, application/vnd.docker.distribution.manifest."
+                          "list.v2+json, application/vnd.oci.image.manifest."
+                          "v1+json, application/vnd.oci.image.index.v1+json, "
+                          "*/*"}),
+              ManifestKind::docker_list);
+}
+
+TEST(ChooseManifests, OciOnlyClientsGetTheOciIndex)
+{
+    EXPECT_EQ(with_lists({oci, oci_index}), ManifestKind::oci_index);
+    EXPECT_EQ(with_lists({"APPLICATION/VND.OCI.IMAGE.INDEX.V1+JSON"}),
+              ManifestKind::oci_index);
+    EXPECT_EQ(with_lists({std::string(oci) + ", " + std::string(oci_index)}),
+              ManifestKind::oci_index);
+    // Refusing the Docker list leaves the OCI index.
+    EXPECT_EQ(with_lists({std::string(docker_list) + ";q=0", oci_index}),
+              ManifestKind::oci_index);
+}
+
+TEST(ChooseManifests, SingleManifestClientsGetTheDefaultPlatformsManifest)
+{
+    // No list named: the single manifest, as before lists existed.
+    EXPECT_EQ(with_lists({}), ManifestKind::docker);
+    EXPECT_EQ(with_lists({docker}), ManifestKind::docker);
+    EXPECT_EQ(with_lists({oci}), ManifestKind::oci);
+    EXPECT_EQ(with_lists({"*/*"}), ManifestKind::docker);
+    EXPECT_EQ(with_lists({"application/*"}), ManifestKind::docker);
+    EXPECT_EQ(with_lists({std::string(docker_list) + ";q=0",
+                          std::string(oci_index) + "; q=0.0", oci}),
+              ManifestKind::oci);
+}
+
+TEST(ChooseManifests, AnImageWithoutListsIgnoresThem)
+{
+    for (const Lines& lines :
+         {Lines{docker_list}, Lines{oci_index}, Lines{docker, docker_list},
+          Lines{oci, oci_index}, Lines{oci_index, "*/*"}}) {
+        ManifestChoice c = choose_manifests(lines);
+        EXPECT_FALSE(is_list_kind(c.kind(false)));
+        EXPECT_EQ(c.kind(false), choose_manifest_kind(lines));
+    }
+    // A client that names only a list still gets a manifest it can read
+    // from the image without lists: Docker, the most widely understood.
+    EXPECT_EQ(choose_manifests({oci_index}).kind(false), ManifestKind::docker);
+}
+
 } // namespace
 } // namespace nixery

@@ -51,19 +51,34 @@ std::int64_t any_expires(Rng& rng)
                      : edges[rng() % std::size(edges)];
 }
 
+// Half of them with lists (version 2 entries).
 IndexEntry any_entry(Rng& rng)
 {
-    return IndexEntry{hex64(rng), any_size(rng), hex64(rng), any_size(rng),
-                      any_expires(rng)};
+    IndexEntry e{hex64(rng), any_size(rng), hex64(rng), any_size(rng),
+                 any_expires(rng)};
+    if (rng() % 2) {
+        e.set(ManifestKind::docker_list, hex64(rng), any_size(rng));
+        e.set(ManifestKind::oci_index, hex64(rng), any_size(rng));
+    }
+    return e;
 }
 
 // The text an unchecking writer would produce for `e`.
 std::string by_hand(const IndexEntry& e)
 {
-    return "nixery-index-v1\ndocker sha256:" + e.docker_hex + " " +
-           std::to_string(e.docker_size) + "\noci sha256:" + e.oci_hex + " " +
-           std::to_string(e.oci_size) + "\nexpires " +
-           std::to_string(e.expires) + "\n";
+    bool lists = !e.docker_list_hex.empty() || !e.oci_index_hex.empty();
+    std::string text = std::string("nixery-index-v") + (lists ? "2" : "1") +
+                       "\ndocker sha256:" + e.docker_hex + " " +
+                       std::to_string(e.docker_size) +
+                       "\noci sha256:" + e.oci_hex + " " +
+                       std::to_string(e.oci_size) + "\n";
+    if (lists) {
+        text += "docker-list sha256:" + e.docker_list_hex + " " +
+                std::to_string(e.docker_list_size) +
+                "\noci-index sha256:" + e.oci_index_hex + " " +
+                std::to_string(e.oci_index_size) + "\n";
+    }
+    return text + "expires " + std::to_string(e.expires) + "\n";
 }
 
 constexpr int cases = 10000;
@@ -80,6 +95,60 @@ TEST(IndexEntry, FormatIsTheDocumentedText)
                                          std::string(64, 'b') +
                                          " 456\n"
                                          "expires 1700000000\n");
+}
+
+TEST(IndexEntry, ListsMakeAVersionTwoEntry)
+{
+    IndexEntry e{std::string(64, 'a'), 123, std::string(64, 'b'), 456, 0};
+    e.set(ManifestKind::docker_list, std::string(64, 'c'), 78);
+    e.set(ManifestKind::oci_index, std::string(64, 'd'), 90);
+    std::string text = format_index_entry(e);
+    EXPECT_EQ(text, "nixery-index-v2\n"
+                    "docker sha256:" +
+                        std::string(64, 'a') +
+                        " 123\n"
+                        "oci sha256:" +
+                        std::string(64, 'b') +
+                        " 456\n"
+                        "docker-list sha256:" +
+                        std::string(64, 'c') +
+                        " 78\n"
+                        "oci-index sha256:" +
+                        std::string(64, 'd') +
+                        " 90\n"
+                        "expires 0\n");
+    std::optional<IndexEntry> back = parse_index_entry(text);
+    ASSERT_TRUE(back);
+    EXPECT_TRUE(back->has_lists());
+    EXPECT_EQ(back->hex(ManifestKind::oci_index), std::string(64, 'd'));
+    EXPECT_EQ(back->size(ManifestKind::docker_list), 78u);
+    // The version line says which lines follow: no mixing.
+    std::string v1 = text;
+    v1[14] = '1';
+    EXPECT_FALSE(parse_index_entry(v1));
+    std::string v2 = format_index_entry(
+        IndexEntry{std::string(64, 'a'), 1, std::string(64, 'b'), 2, 0});
+    v2[14] = '2';
+    EXPECT_FALSE(parse_index_entry(v2));
+    // The lines in another order are refused too.
+    std::string swapped = by_hand(e);
+    std::size_t d = swapped.find("docker-list"), o = swapped.find("oci-index");
+    std::string dl = swapped.substr(d, o - d);
+    swapped.erase(d, o - d);
+    swapped.insert(swapped.find("expires"), dl);
+    EXPECT_FALSE(parse_index_entry(swapped));
+}
+
+TEST(IndexEntry, LongestVersionTwoEntryFits)
+{
+    IndexEntry e{std::string(64, 'f'), max_size, std::string(64, 'f'), max_size,
+                 max_expires};
+    e.set(ManifestKind::docker_list, std::string(64, 'f'), max_size);
+    e.set(ManifestKind::oci_index, std::string(64, 'f'), max_size);
+    std::string text = format_index_entry(e);
+    EXPECT_EQ(text.size(), 445u);
+    EXPECT_LE(text.size(), max_index_entry_size);
+    EXPECT_EQ(parse_index_entry(text), e);
 }
 
 TEST(IndexEntry, GeneratedEntriesRoundTrip)
@@ -110,7 +179,16 @@ TEST(IndexEntry, WhatTheWriterRefusesTheReaderRefuses)
     Rng rng(12);
     for (int i = 0; i < cases; ++i) {
         IndexEntry e = any_entry(rng);
-        switch (i % 6) {
+        switch (i % 8) {
+        case 6: // one list without the other
+            e.set(ManifestKind::oci_index, hex64(rng), 1);
+            e.docker_list_hex.clear();
+            break;
+        case 7: // a list's digest not 64 lowercase hex digits
+            e.set(ManifestKind::docker_list, hex64(rng), 1);
+            e.set(ManifestKind::oci_index, hex64(rng), 1);
+            e.docker_list_hex[rng() % 64] = 'G';
+            break;
         case 0: // a negative expiry
             e.expires = -1 - static_cast<std::int64_t>(rng() >> 1);
             break;

@@ -48,7 +48,9 @@ sub credentials_file { $_[0]{creds} }
 sub add_image {
     my ($self, %o) = @_;
     my $staging = $self->{t}->dir . '/staging' . $self->{n}++;
-    my $img = Nixery::Fixture->new($staging)->add_image(%o);
+    # multi: an image for two platforms (Fixture::add_multi_image).
+    my $fx = Nixery::Fixture->new($staging);
+    my $img = delete $o{multi} ? $fx->add_multi_image(%o) : $fx->add_image(%o);
     $self->{s3}->put_tree('images', $staging);
     remove_tree($staging);
     return $img;

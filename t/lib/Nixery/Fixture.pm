@@ -33,6 +33,9 @@ our %MEDIA = (
     oci_manifest => 'application/vnd.oci.image.manifest.v1+json',
     oci_config => 'application/vnd.oci.image.config.v1+json',
     oci_layer => 'application/vnd.oci.image.layer.v1.tar+gzip',
+    'docker-list_manifest' =>
+        'application/vnd.docker.distribution.manifest.list.v2+json',
+    'oci-index_manifest' => 'application/vnd.oci.image.index.v1+json',
 );
 
 my $JSON = JSON::PP->new->canonical->utf8;
@@ -60,7 +63,7 @@ sub fanned {
 sub blob_path { fanned('blobs/sha256', $_[1]) }
 sub manifest_path {
     my ($self, $kind, $hex) = @_;
-    croak "kind $kind" unless $kind eq 'docker' || $kind eq 'oci';
+    croak "kind $kind" unless $kind =~ /\A(?:docker|oci|docker-list|oci-index)\z/;
     return fanned("manifests/$kind", $hex);
 }
 # $key: a request_key().
@@ -100,12 +103,16 @@ sub write_manifest {
         media_type => $MEDIA{"${kind}_manifest"} };
 }
 
-# The index entry format of src/storage_layout.h.
+# The index entry format of src/storage_layout.h: version 2 with lists
+# (docker_list_hex/size, oci_index_hex/size).
 sub index_entry_text {
     my (%e) = @_;
-    return "nixery-index-v1\n"
+    my $lists = defined $e{oci_index_hex};
+    return "nixery-index-v" . ($lists ? 2 : 1) . "\n"
         . "docker sha256:$e{docker_hex} $e{docker_size}\n"
         . "oci sha256:$e{oci_hex} $e{oci_size}\n"
+        . ($lists ? "docker-list sha256:$e{docker_list_hex} $e{docker_list_size}\n"
+            . "oci-index sha256:$e{oci_index_hex} $e{oci_index_size}\n" : '')
         . "expires " . ($e{expires} // 0) . "\n";
 }
 
@@ -221,6 +228,45 @@ sub add_image {
     }
     return { name => $name, tag => $tag, key => $key, config => $config,
         layers => \@layers, %manifests };
+}
+
+# An image for linux/amd64 and linux/arm64 under one name: each platform's
+# image (the arm64 one under its arm64/... name), a Docker manifest list,
+# an OCI index and the name's version 2 entry, as the helper writes them
+# (compact JSON, amd64 first). Returns the amd64 image's hash with
+# {arm64} (the other image), {docker_list} and {oci_index} added.
+sub add_multi_image {
+    my ($self, %o) = @_;
+    my $amd = $self->add_image(%o, index => 0);
+    my $arm = $self->add_image(%o, name => "arm64/$o{name}", arch => 'arm64',
+        layers => [ map { { %$_, 'etc/arch' => "arm64\n" } }
+            @{ $o{layers} // [ { 'etc/hello' => "hello\n" } ] } ]);
+    my %lists;
+    for my $kind (qw(docker-list oci-index)) {
+        my $member = $kind eq 'docker-list' ? 'docker' : 'oci';
+        my $text = '{"schemaVersion":2,"mediaType":"'
+            . $MEDIA{"${kind}_manifest"} . '","manifests":[';
+        $text .= join ',', map {
+            my ($img, $arch, $variant) = @$_;
+            '{"mediaType":"' . $MEDIA{"${member}_manifest"} . '","size":'
+                . $img->{$member}{size} . ',"digest":"'
+                . $img->{$member}{digest} . '","platform":{"architecture":"'
+                . $arch . '","os":"linux"' . ($variant ? ',"variant":"v8"' : '')
+                . '}}'
+        } ([ $amd, 'amd64', 0 ], [ $arm, 'arm64', 1 ]);
+        $text .= ']}';
+        $lists{$kind} = $self->write_manifest($kind, $text);
+    }
+    $self->write_index($amd->{key},
+        docker_hex => $amd->{docker}{hex}, docker_size => $amd->{docker}{size},
+        oci_hex => $amd->{oci}{hex}, oci_size => $amd->{oci}{size},
+        docker_list_hex => $lists{'docker-list'}{hex},
+        docker_list_size => $lists{'docker-list'}{size},
+        oci_index_hex => $lists{'oci-index'}{hex},
+        oci_index_size => $lists{'oci-index'}{size},
+        expires => $o{expires} // 0);
+    return { %$amd, arm64 => $arm, docker_list => $lists{'docker-list'},
+        oci_index => $lists{'oci-index'} };
 }
 
 1;
