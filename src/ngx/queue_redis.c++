@@ -8,6 +8,8 @@
 #include "ngx/serve.h"
 #include "ngx/stats.h"
 
+#include "queue_reply.h"
+
 #include <algorithm>
 #include <exception>
 #include <string>
@@ -41,16 +43,6 @@ std::string auth_command(const QueueConf& conf)
     }
     return format_command(
         {"AUTH", view(conf.auth_user), view(conf.auth_password)});
-}
-
-std::string_view sv(const redisReply* r) noexcept
-{
-    if (r != nullptr &&
-        (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
-         r->type == REDIS_REPLY_ERROR)) {
-        return {r->str, r->len};
-    }
-    return {};
 }
 
 } // namespace
@@ -277,21 +269,18 @@ void Queue::on_connected(RedisConn& conn)
 // On the subscriber connection: the subscription, then announcements.
 void Queue::on_message(redisReply* reply)
 {
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
-        return;
-    }
-    std::string_view kind = sv(reply->element[0]);
-    if (kind == "subscribe") {
+    queue::Announcement a = queue::read_announcement(reply);
+    if (a.kind == queue::Announcement::Kind::subscribed) {
         subscribed_ = true;
         ngx_log_error(NGX_LOG_INFO, log_, 0,
                       "nixery: subscribed to build results");
         became_ready();
         return;
     }
-    if (kind != "message") {
+    if (a.kind != queue::Announcement::Kind::message) {
         return;
     }
-    std::string_view text = sv(reply->element[2]);
+    std::string_view text = a.text;
     if (auto result = queue::parse_result(text)) {
         dispatch(*result);
         return;
@@ -306,23 +295,21 @@ void Queue::on_message(redisReply* reply)
 // On the command connection: the enqueue script's answer for `key`.
 void Queue::on_enqueue_reply(const std::string& key, redisReply* reply)
 {
-    if (reply->type == REDIS_REPLY_ERROR) {
-        std::string_view e = sv(reply);
+    queue::EnqueueAnswer a = queue::read_enqueue_answer(reply);
+    if (a.kind == queue::EnqueueAnswer::Kind::refused) {
         ngx_log_error(NGX_LOG_ERR, log_, 0,
                       "nixery: the build queue refused the job for image %s: "
                       "%*s",
-                      key.c_str(), e.size(), e.data());
+                      key.c_str(), a.text.size(), a.text.data());
         fail_key(key,
                  {ErrorCode::unavailable, "the build queue refused the job"});
         return;
     }
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-        sv(reply->element[0]) == "result") {
+    if (a.kind == queue::EnqueueAnswer::Kind::result) {
         // The image was built (or failed) just before we asked.
-        std::string_view text = sv(reply->element[1]);
-        auto result = queue::parse_result(text);
+        auto result = queue::parse_result(a.text);
         if (!result || result->key != key) {
-            on_unreadable(key, text);
+            on_unreadable(key, a.text);
             return;
         }
         dispatch(*result);

@@ -1,0 +1,85 @@
+#include "queue_reply.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+namespace nixery::queue {
+namespace {
+
+struct ReplyDeleter {
+    void operator()(redisReply* r) const noexcept { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+// One reply read by hiredis's reader from RESP bytes, as the module reads.
+Reply read(std::string_view resp)
+{
+    redisReader* reader = redisReaderCreate();
+    EXPECT_EQ(redisReaderFeed(reader, resp.data(), resp.size()), REDIS_OK);
+    void* reply = nullptr;
+    EXPECT_EQ(redisReaderGetReply(reader, &reply), REDIS_OK);
+    redisReaderFree(reader);
+    return Reply(static_cast<redisReply*>(reply));
+}
+
+TEST(QueueReply, Text)
+{
+    EXPECT_EQ(reply_text(read("$3\r\nabc\r\n").get()), "abc");
+    EXPECT_EQ(reply_text(read("+OK\r\n").get()), "OK");
+    EXPECT_EQ(reply_text(read("-ERR no\r\n").get()), "ERR no");
+    EXPECT_EQ(reply_text(read(":12\r\n").get()), "");
+    EXPECT_EQ(reply_text(read("$-1\r\n").get()), "");
+    EXPECT_EQ(reply_text(nullptr), "");
+}
+
+TEST(QueueReply, Announcements)
+{
+    auto sub = read("*3\r\n$9\r\nsubscribe\r\n$4\r\ndone\r\n:1\r\n");
+    EXPECT_EQ(read_announcement(sub.get()).kind,
+              Announcement::Kind::subscribed);
+    auto msg = read("*3\r\n$7\r\nmessage\r\n$4\r\ndone\r\n$2\r\n{}\r\n");
+    Announcement a = read_announcement(msg.get());
+    EXPECT_EQ(a.kind, Announcement::Kind::message);
+    EXPECT_EQ(a.text, "{}");
+    // A message whose text is not a string: nothing to parse.
+    auto odd = read("*3\r\n$7\r\nmessage\r\n$4\r\ndone\r\n*0\r\n");
+    a = read_announcement(odd.get());
+    EXPECT_EQ(a.kind, Announcement::Kind::message);
+    EXPECT_EQ(a.text, "");
+    EXPECT_EQ(
+        read_announcement(read("*2\r\n$7\r\nmessage\r\n:1\r\n").get()).kind,
+        Announcement::Kind::other);
+    EXPECT_EQ(read_announcement(read("$7\r\nmessage\r\n").get()).kind,
+              Announcement::Kind::other);
+    EXPECT_EQ(
+        read_announcement(read("*3\r\n$4\r\npong\r\n:1\r\n:2\r\n").get()).kind,
+        Announcement::Kind::other);
+}
+
+TEST(QueueReply, EnqueueAnswers)
+{
+    // The texts are views into the replies: keep them alive.
+    auto refused = read("-NOSCRIPT x\r\n");
+    EnqueueAnswer a = read_enqueue_answer(refused.get());
+    EXPECT_EQ(a.kind, EnqueueAnswer::Kind::refused);
+    EXPECT_EQ(a.text, "NOSCRIPT x");
+    auto result = read("*2\r\n$6\r\nresult\r\n$3\r\nabc\r\n");
+    a = read_enqueue_answer(result.get());
+    EXPECT_EQ(a.kind, EnqueueAnswer::Kind::result);
+    EXPECT_EQ(a.text, "abc");
+    for (const char* other :
+         {"*2\r\n$6\r\nqueued\r\n$3\r\n1-0\r\n",
+          "*2\r\n$7\r\nwaiting\r\n$3\r\n1-0\r\n",
+          "*3\r\n$6\r\nresult\r\n$1\r\na\r\n:1\r\n", "*2\r\n*0\r\n$1\r\na\r\n",
+          "+OK\r\n", "$-1\r\n"}) {
+        auto r = read(other);
+        EXPECT_EQ(read_enqueue_answer(r.get()).kind, EnqueueAnswer::Kind::other)
+            << other;
+    }
+    EXPECT_EQ(read_enqueue_answer(nullptr).kind, EnqueueAnswer::Kind::other);
+}
+
+} // namespace
+} // namespace nixery::queue
