@@ -3,7 +3,8 @@
 // each reply read as an announcement (subscriber connection) and as the
 // enqueue script's answer (command connection), and the result text either
 // carries through parse_result(), as src/ngx/queue_redis.c++ does.
-// Input: one byte giving the size of the pieces fed, then the stream.
+// The reader is the module's (create_reply_reader()). Input: one byte
+// giving the size of the pieces fed, then the stream.
 // Property: the replies do not depend on how the stream was cut.
 #include "fuzz.h"
 
@@ -62,7 +63,7 @@ void interpret(const redisReply* r)
 std::string read_all(std::string_view in, std::size_t piece)
 {
     std::string out;
-    redisReader* reader = redisReaderCreate();
+    redisReader* reader = queue::create_reply_reader();
     require(reader != nullptr);
     std::size_t step = piece == 0 ? in.size() : piece;
     for (std::size_t at = 0; at < in.size(); at += step) {

@@ -7,7 +7,8 @@
 #   fuzz/run.sh long     each target for FUZZ_SECONDS (default 600), new
 #                        inputs kept in $BUILD/fuzz/corpus/<target>
 #   fuzz/run.sh merge    minimise committed + found inputs back into
-#                        fuzz/corpus/<target> (-merge=1)
+#                        fuzz/corpus/<target> (-merge=1); the inputs of
+#                        bugs found, regression-*, are always kept
 #
 # FUZZ_TARGETS limits the targets (space-separated names), FUZZ_JOBS runs
 # that many at once (default 1). A crash, a leak, a sanitizer report or a
@@ -68,6 +69,8 @@ run_one() {
         mkdir -p "$bin/corpus/$t"
         "$bin/fuzz-$t" "${opts[@]}" -merge=1 "$out" "$seed" \
             "$bin/corpus/$t" >"$log" 2>&1
+        # The inputs of bugs found stay, whatever the merge thinks of them.
+        cp -p "$seed"/regression-* "$out"/ 2>/dev/null || true
         rm -rf "$seed"
         mv "$out" "$seed"
         ;;

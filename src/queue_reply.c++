@@ -2,6 +2,47 @@
 
 namespace nixery::queue {
 
+namespace {
+
+// hiredis's own array constructor, which the bounded one calls. Its
+// functions are not exported: they are taken from a plain reader once.
+decltype(redisReplyObjectFunctions::createArray) default_create_array = nullptr;
+
+// `Count` is int in hiredis 0.14 and size_t in 1.x.
+template <typename Count>
+void* create_bounded_array(const redisReadTask* task, Count elements)
+{
+    if (elements > Count(max_reply_elements)) {
+        return nullptr; // the reader reports an error
+    }
+    return default_create_array(task, elements);
+}
+
+redisReplyObjectFunctions* bounded_functions() noexcept
+{
+    static redisReplyObjectFunctions* functions = []() noexcept {
+        static redisReplyObjectFunctions f;
+        redisReader* plain = redisReaderCreate();
+        if (plain == nullptr) {
+            return static_cast<redisReplyObjectFunctions*>(nullptr);
+        }
+        f = *plain->fn;
+        redisReaderFree(plain);
+        default_create_array = f.createArray;
+        f.createArray = create_bounded_array;
+        return &f;
+    }();
+    return functions;
+}
+
+} // namespace
+
+redisReader* create_reply_reader() noexcept
+{
+    redisReplyObjectFunctions* f = bounded_functions();
+    return f != nullptr ? redisReaderCreateWithFunctions(f) : nullptr;
+}
+
 std::string_view reply_text(const redisReply* r) noexcept
 {
     if (r != nullptr && r->str != nullptr &&

@@ -16,6 +16,18 @@
 
 namespace nixery::queue {
 
+// The most elements a reply array may announce. The module's replies have
+// two or three; hiredis's reader (0.14, Debian 12's) allocates room for
+// the announced count at once, so "*939999999\r\n", 13 bytes from whatever
+// answers on Redis's port, made a worker ask for 7.5 GB (found by the resp
+// fuzzer, fuzz/corpus/resp/). A longer array is a protocol error.
+inline constexpr int max_reply_elements = 1024;
+
+// A hiredis reader whose arrays are bounded by max_reply_elements: a
+// longer one makes redisReaderGetReply() fail (REDIS_ERR). nullptr when out
+// of memory; free it with redisReaderFree().
+redisReader* create_reply_reader() noexcept;
+
 // The bytes of a string, status or error reply; empty for any other reply
 // (nil, integer, array...) and for null.
 std::string_view reply_text(const redisReply* reply) noexcept;

@@ -16,7 +16,7 @@ using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 // One reply read by hiredis's reader from RESP bytes, as the module reads.
 Reply read(std::string_view resp)
 {
-    redisReader* reader = redisReaderCreate();
+    redisReader* reader = queue::create_reply_reader();
     EXPECT_EQ(redisReaderFeed(reader, resp.data(), resp.size()), REDIS_OK);
     void* reply = nullptr;
     EXPECT_EQ(redisReaderGetReply(reader, &reply), REDIS_OK);
@@ -79,6 +79,31 @@ TEST(QueueReply, EnqueueAnswers)
             << other;
     }
     EXPECT_EQ(read_enqueue_answer(nullptr).kind, EnqueueAnswer::Kind::other);
+}
+
+// Found by the resp fuzzer: hiredis allocates an array's announced size at
+// once, so 13 bytes asked for 7.5 GB. The module's reader refuses arrays
+// longer than max_reply_elements as a protocol error.
+TEST(QueueReply, LongArraysAreProtocolErrors)
+{
+    for (std::string resp :
+         {"*939999999\r\n", "*1025\r\n", "*1\r\n*2147483647\r\n"}) {
+        redisReader* reader = create_reply_reader();
+        ASSERT_NE(reader, nullptr);
+        EXPECT_EQ(redisReaderFeed(reader, resp.data(), resp.size()), REDIS_OK);
+        void* reply = nullptr;
+        EXPECT_EQ(redisReaderGetReply(reader, &reply), REDIS_ERR) << resp;
+        EXPECT_EQ(reply, nullptr);
+        redisReaderFree(reader);
+    }
+    // At the limit, and as the module's replies come, arrays still read.
+    std::string at_limit = "*1024\r\n";
+    for (int i = 0; i < max_reply_elements; ++i) {
+        at_limit += ":1\r\n";
+    }
+    auto r = read(at_limit);
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(r->elements, 1024u);
 }
 
 } // namespace
