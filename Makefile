@@ -7,6 +7,7 @@
 #   make bench    run the benchmarks in bench/
 #   make format   rewrite sources with clang-format
 #   make rooms    check that includes respect the rooms (docs/architecture.md)
+#   make fuzz     run the fuzzers long (FUZZ_SECONDS each, docs/testing.md)
 
 SHELL := /bin/bash
 NGX_SRC := /usr/share/nginx/src
@@ -23,9 +24,10 @@ BUNDLED_DEBIAN_PACKAGES := hello bash coreutils moreutils nano git htop \
 	ca-certificates netbase ncurses-base
 # Ceph's RADOS Gateway (radosgw, ceph-*) is a real S3 server for the bucket
 # tests (t/lib/Nixery/Bucket.pm); iproute2 makes their network namespaces
-# (t/lib/Nixery/Netns.pm); time measures peak memory (t/620). t/050 needs
-# node and npm, which these machines have (it installs Debian's when they
-# are missing).
+# (t/lib/Nixery/Netns.pm); time measures peak memory (t/620). clang and
+# libclang-rt-14-dev (libFuzzer's runtime) build the fuzzers (fuzz/). t/050
+# needs node and npm, which these machines have (it installs Debian's when
+# they are missing).
 DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	libarchive-dev zlib1g-dev libssl-dev libdeflate-dev libzstd-dev \
 	libisal-dev isal libgtest-dev libgmock-dev libbenchmark-dev \
@@ -34,6 +36,7 @@ DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	cmake g++ make perl libjson-pp-perl curl python3 pigz openssl valgrind \
 	radosgw ceph-mon ceph-osd ceph-common libcurl4-openssl-dev libxml2-dev \
 	iproute2 time \
+	clang libclang-rt-14-dev \
 	$(BUNDLED_DEBIAN_PACKAGES)
 
 BUNDLED_PKGS := hello bash bashInteractive coreutils moreutils nano git htop \
@@ -53,7 +56,7 @@ FORMAT_SOURCES = $(shell git ls-files -co --exclude-standard \
 	'*.c++' '*.h' | grep -v '^build/')
 
 .PHONY: all deps core module test unit integration format format-check rooms \
-	run bench clean pkgs popularity
+	run bench clean pkgs popularity fuzz-build fuzz-check fuzz fuzz-merge
 
 all: module
 
@@ -108,7 +111,35 @@ test: deps
 	$(MAKE) format-check
 	$(MAKE) rooms
 	$(MAKE) unit
+	$(MAKE) fuzz-check
 	$(MAKE) integration
+
+# The libFuzzer targets (fuzz/, docs/testing.md): built with clang under
+# ASan and UBSan into $(BUILD)/fuzz, apart from the g++ build. fuzz-check
+# (in `make test`) runs each on its committed corpus for FUZZ_CHECK_SECONDS;
+# `make fuzz` runs them FUZZ_SECONDS each, FUZZ_JOBS at once, keeping what
+# they find in $(BUILD)/fuzz/corpus; `make fuzz-merge` minimises that into
+# fuzz/corpus. FUZZ_TARGETS="route resp" picks targets.
+FUZZ_CHECK_SECONDS ?= 4
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS ?= 1
+
+$(BUILD)/fuzz/Makefile: fuzz/CMakeLists.txt
+	cmake -S fuzz -B $(BUILD)/fuzz -DCMAKE_CXX_COMPILER=clang++ > /dev/null
+
+fuzz-build: $(BUILD)/fuzz/Makefile
+	cmake --build $(BUILD)/fuzz -j $(JOBS)
+
+fuzz-check: fuzz-build
+	BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS) FUZZ_JOBS=$(JOBS) \
+		fuzz/run.sh check
+
+fuzz: fuzz-build
+	BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) \
+		nice fuzz/run.sh long
+
+fuzz-merge: fuzz-build
+	BUILD=$(BUILD) fuzz/run.sh merge
 
 # The whole system in the foreground (scripts/run.sh, docs/operations.md):
 # redis-server, one nixery-helper and nginx on 127.0.0.1:$(PORT), all state

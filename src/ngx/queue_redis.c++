@@ -8,6 +8,8 @@
 #include "ngx/serve.h"
 #include "ngx/stats.h"
 
+#include "queue_reply.h"
+
 #include <algorithm>
 #include <exception>
 #include <string>
@@ -44,16 +46,6 @@ std::string auth_command(const QueueConf& conf)
     }
     return format_command(
         {"AUTH", view(conf.auth_user), view(conf.auth_password)});
-}
-
-std::string_view sv(const redisReply* r) noexcept
-{
-    if (r != nullptr &&
-        (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
-         r->type == REDIS_REPLY_ERROR)) {
-        return {r->str, r->len};
-    }
-    return {};
 }
 
 } // namespace
@@ -278,21 +270,18 @@ void Queue::on_connected(RedisConn& conn)
 // On the subscriber connection: the subscription, then announcements.
 void Queue::on_message(redisReply* reply)
 {
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
-        return;
-    }
-    std::string_view kind = sv(reply->element[0]);
-    if (kind == "subscribe") {
+    queue::Announcement a = queue::read_announcement(reply);
+    if (a.kind == queue::Announcement::Kind::subscribed) {
         subscribed_ = true;
         ngx_log_error(NGX_LOG_INFO, log_, 0,
                       "nixery: subscribed to build results");
         became_ready();
         return;
     }
-    if (kind != "message") {
+    if (a.kind != queue::Announcement::Kind::message) {
         return;
     }
-    std::string_view text = sv(reply->element[2]);
+    std::string_view text = a.text;
     if (auto result = queue::parse_result(text)) {
         dispatch(*result);
         return;
@@ -307,25 +296,24 @@ void Queue::on_message(redisReply* reply)
 // On the command connection: the enqueue script's answer for `key`.
 void Queue::on_enqueue_reply(const std::string& key, redisReply* reply)
 {
-    if (reply->type == REDIS_REPLY_ERROR) {
-        std::string_view e = sv(reply);
+    queue::EnqueueAnswer a = queue::read_enqueue_answer(reply);
+    if (a.kind == queue::EnqueueAnswer::Kind::refused) {
         ngx_log_error(NGX_LOG_ERR, log_, 0,
                       "nixery: the build queue refused the job for image %s: "
                       "%*s",
-                      key.c_str(), e.size(), e.data());
+                      key.c_str(), a.text.size(), a.text.data());
         fail_key(key,
                  {ErrorCode::unavailable, "the build queue refused the job"});
         return;
     }
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-        sv(reply->element[0]) == "full") {
+    if (a.kind == queue::EnqueueAnswer::Kind::full) {
         // Back-pressure: the queue holds nixery_queue_max_length jobs. The
         // clients come back after Retry-After; cached images, and images
         // already queued, are served as usual meanwhile.
         // A flood refuses thousands of names a second: one line a second
         // at most, counting the ones it leaves out (nixery_status counts
         // every refused request).
-        std::string_view n = sv(reply->element[1]);
+        std::string_view n = a.text;
         if (full_logged_ == 0 ||
             ngx_current_msec - full_logged_ >= full_log_interval) {
             ngx_log_error(NGX_LOG_WARN, log_, 0,
@@ -343,13 +331,11 @@ void Queue::on_enqueue_reply(const std::string& key, redisReply* reply)
                  {ErrorCode::too_many_requests, "the build queue is full"});
         return;
     }
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-        sv(reply->element[0]) == "result") {
+    if (a.kind == queue::EnqueueAnswer::Kind::result) {
         // The image was built (or failed) just before we asked.
-        std::string_view text = sv(reply->element[1]);
-        auto result = queue::parse_result(text);
+        auto result = queue::parse_result(a.text);
         if (!result || result->key != key) {
-            on_unreadable(key, text);
+            on_unreadable(key, a.text);
             return;
         }
         dispatch(*result);

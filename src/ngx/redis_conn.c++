@@ -1,5 +1,7 @@
 #include "ngx/redis_conn.h"
 
+#include "queue_reply.h"
+
 #include <algorithm>
 #include <exception>
 #include <new>
@@ -113,7 +115,8 @@ void RedisConn::on_reconnect(ngx_event_t* ev) noexcept
 void RedisConn::connect() noexcept
 {
     close();
-    reader_ = redisReaderCreate();
+    // Arrays bounded: see queue_reply.h.
+    reader_ = queue::create_reply_reader();
     if (reader_ == nullptr) {
         fail("out of memory");
         return;
