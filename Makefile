@@ -8,6 +8,7 @@
 #   make format   rewrite sources with clang-format
 #   make rooms    check that includes respect the rooms (docs/architecture.md)
 #   make fuzz     run the fuzzers long (FUZZ_SECONDS each, docs/testing.md)
+#   make deb      build the Debian packages into $(BUILD)/deb (debian/)
 
 SHELL := /bin/bash
 NGX_SRC := /usr/share/nginx/src
@@ -37,6 +38,7 @@ DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	radosgw ceph-mon ceph-osd ceph-common libcurl4-openssl-dev libxml2-dev \
 	iproute2 time \
 	clang libclang-rt-14-dev \
+	debhelper dpkg-dev lintian \
 	$(BUNDLED_DEBIAN_PACKAGES)
 
 BUNDLED_PKGS := hello bash bashInteractive coreutils moreutils nano git htop \
@@ -56,7 +58,7 @@ FORMAT_SOURCES = $(shell git ls-files -co --exclude-standard \
 	'*.c++' '*.h' | grep -v '^build/')
 
 .PHONY: all deps core module test unit integration format format-check rooms \
-	run bench clean pkgs popularity fuzz-build fuzz-check fuzz fuzz-merge
+	run bench clean pkgs popularity fuzz-build fuzz-check fuzz fuzz-merge deb
 
 all: module
 
@@ -164,6 +166,32 @@ pkgs:
 popularity: all pkgs
 	$(BUILD)/cmake/helper/nixery-popcount --pkgs-path nix/pkgs \
 		--nix-dir nix --out nix/popularity.json
+
+# The Debian packages (debian/; docs/operations.md, "Debian packages"):
+# libnginx-mod-http-nixery and nixery-helper, built by dpkg-buildpackage
+# from a fresh copy of the sources in $(BUILD)/deb/src (it writes beside
+# the source tree, so never beside the checkout), then checked by lintian
+# (errors fail). The objects (debian/build) are kept in $(BUILD)/deb/obj
+# between builds, so that a second build compiles only what changed. The
+# .debs, build.log and lintian.log land in $(BUILD)/deb. No -dbgsym
+# packages unless DEB_BUILD_OPTIONS says otherwise (they take minutes).
+DEB := $(BUILD)/deb
+DEB_BUILD_OPTIONS ?= noautodbgsym
+deb:
+	rm -rf $(DEB)/src $(DEB)/*.deb $(DEB)/*.buildinfo $(DEB)/*.changes
+	mkdir -p $(DEB)/src $(DEB)/obj
+	git ls-files -z -co --exclude-standard | \
+		tar --null -T - --ignore-failed-read -cf - | tar -xf - -C $(DEB)/src
+	mv $(DEB)/obj $(DEB)/src/debian/build
+	cd $(DEB)/src && DEB_BUILD_OPTIONS="$(DEB_BUILD_OPTIONS)" \
+		dpkg-buildpackage -b -nc -uc -us -j$(JOBS) > $(DEB)/build.log 2>&1; \
+		rc=$$?; mv debian/build $(DEB)/obj; \
+		[ $$rc = 0 ] || { tail -30 $(DEB)/build.log; exit 1; }
+	lintian --fail-on error --info $(DEB)/*.changes > $(DEB)/lintian.log 2>&1 || \
+		{ cat $(DEB)/lintian.log; exit 1; }
+	@grep -E '^[EWI]:' $(DEB)/lintian.log || true
+	@echo "lintian: no errors, $$(grep -c '^W:' $(DEB)/lintian.log) warnings"
+	@ls $(DEB)/*.deb
 
 bench: all
 	@for b in bench/*.sh; do [ -x "$$b" ] && NIXERY_BUILD=$(BUILD) "$$b"; done

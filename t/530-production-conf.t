@@ -25,9 +25,9 @@ my $redis = $q->address;
 # Paths and addresses of the examples, and the test's.
 my $tls = Nixery::Test::free_port();
 my %swap = (
-    '/usr/local/bin/nixery-helper' => "$Nixery::Test::BUILD/cmake/helper/nixery-helper",
-    '/usr/local/bin/nixery-gc' => "$Nixery::Test::BUILD/cmake/helper/nixery-gc",
-    '/usr/local/share/nixery/nix' => "$root/nix",
+    '/usr/bin/nixery-helper' => "$Nixery::Test::BUILD/cmake/helper/nixery-helper",
+    '/usr/bin/nixery-gc' => "$Nixery::Test::BUILD/cmake/helper/nixery-gc",
+    '/usr/share/nixery/nix' => "$root/nix",
     '/var/lib/nixery' => $t->storage,
     '/var/cache/nixery' => "$dir/tmp",
     '127.0.0.1:6379' => $redis,
