@@ -117,10 +117,13 @@ while IFS= read -r f; do
     esac
     patchelf --print-rpath "$f" > /dev/null 2>&1 || continue # static
     case "$f" in */ld-linux*) continue ;; esac # must stay as it is
+    # One patchelf call: each call that grows the file adds a segment,
+    # aligned to 64 KiB pages on arm64.
     if patchelf --print-interpreter "$f" > /dev/null 2>&1; then
-        patchelf --set-interpreter "$loader" "$f"
+        patchelf --set-interpreter "$loader" --set-rpath "$libdirs" "$f"
+    else
+        patchelf --set-rpath "$libdirs" "$f"
     fi
-    patchelf --set-rpath "$libdirs" "$f"
     patchelf --shrink-rpath "$f"
     echo "$f" >> "$work/elf"
 done < "$work/candidates"
