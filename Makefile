@@ -36,7 +36,7 @@ DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	podman runc containerd busybox-static wrk clang-format clang-tidy \
 	cmake g++ make perl libjson-pp-perl curl python3 pigz openssl valgrind \
 	radosgw ceph-mon ceph-osd ceph-common libcurl4-openssl-dev libxml2-dev \
-	iproute2 time \
+	iproute2 time qemu-user-static \
 	clang libclang-rt-14-dev \
 	debhelper dpkg-dev lintian \
 	$(BUNDLED_DEBIAN_PACKAGES)
@@ -154,13 +154,30 @@ run: deps
 	ROOT=$(CURDIR) BUILD=$(BUILD) STATE=$(STATE) PORT=$(PORT) \
 		exec scripts/run.sh
 
-# Build the bundled package set; the out-links in $(BUILD)/pkgs are its GC
-# roots. Fast when already built (Nix only checks the store).
-pkgs:
+# Build the bundled package set for x86_64-linux and aarch64-linux; the
+# out-links in $(BUILD)/pkgs (result*, aarch64*) are its GC roots. Fast
+# when already built (Nix only checks the store). The arm64 .debs are
+# downloaded first (nix/pkgs/fetch-debs.sh, again when dpkg or apt changed
+# or the set did), and qemu-aarch64 is registered with binfmt_misc
+# (scripts/binfmt-arm64.sh) so that arm64 images run here.
+ARM64_DEBS := nix/pkgs/debs/arm64/.fetched
+$(ARM64_DEBS): nix/pkgs/fetch-debs.sh nix/pkgs/debs.nix nix/pkgs/default.nix \
+		nix/pkgs/platforms.nix $(wildcard /var/lib/dpkg/status /var/lib/apt/lists)
 	mkdir -p $(BUILD)/pkgs
+	nix/pkgs/fetch-debs.sh arm64 > $(BUILD)/pkgs/fetch-debs.log 2>&1 || \
+		{ tail -30 $(BUILD)/pkgs/fetch-debs.log; exit 1; }
+	touch $@
+
+pkgs: $(ARM64_DEBS)
+	mkdir -p $(BUILD)/pkgs
+	scripts/binfmt-arm64.sh > /dev/null || \
+		echo "make pkgs: arm64 programs will not run on this machine"
 	nix-build nix/pkgs \
 		$(addprefix -A ,$(BUNDLED_PKGS)) -o $(BUILD)/pkgs/result \
 		> $(BUILD)/pkgs/build.log 2>&1 || { tail -30 $(BUILD)/pkgs/build.log; exit 1; }
+	nix-build nix/pkgs --argstr system aarch64-linux \
+		$(addprefix -A ,$(BUNDLED_PKGS)) -o $(BUILD)/pkgs/aarch64 \
+		>> $(BUILD)/pkgs/build.log 2>&1 || { tail -30 $(BUILD)/pkgs/build.log; exit 1; }
 
 # Recompute the popularity of the bundled set (shipped in the repository).
 popularity: all pkgs

@@ -1,18 +1,23 @@
-# The bundled package set: real programs for images, built offline from the
-# host's Debian packages (docs/package-set.md).
+# The bundled package set: real programs for images, built offline from
+# Debian's packages (docs/package-set.md).
 #
 # Takes: { system ? builtins.currentSystem, ... } like nixpkgs (other
 # arguments are ignored). Returns an attribute set named as in nixpkgs
 # (hello, bashInteractive, git, python3Packages.requests, ...). Each package
-# is a builtins.derivation whose builder (builder.sh, run by /bin/sh) copies
-# the files of some Debian packages into its own store path and rewrites ELF
-# interpreters, rpaths, shebangs and symlinks to the store paths of its
-# dependencies, so the reference graph is real and nothing refers to the
-# host. Only x86_64-linux can be provided: asking for another system makes
-# each package throw an error naming it.
+# is a builtins.derivation whose builder copies the files of some Debian
+# packages into its own store path and rewrites ELF interpreters, rpaths,
+# shebangs and symlinks to the store paths of its dependencies, so the
+# reference graph is real and nothing refers to the host. For x86_64-linux
+# the files are those of the host's installed packages (builder.sh); for
+# aarch64-linux those of Debian's arm64 .debs that `make pkgs` downloads
+# into debs/arm64 (builder-deb.sh). Asking for another system makes each
+# package throw an error naming it.
 { system ? builtins.currentSystem, ... }:
 let
-  supported = "x86_64-linux";
+  platforms = import ./platforms.nix;
+  supported = builtins.attrNames platforms;
+  platform = platforms.${system};
+  inherit (platform) triplet;
 
   # A change of a Debian package on the host (a point release) changes its
   # md5sums file, hence the derivation: the store never serves a stale copy.
@@ -25,27 +30,79 @@ let
     in if found == [ ] then throw "Debian package ${deb} is not installed"
        else builtins.hashFile "sha256" (builtins.head found);
 
+  # A downloaded .deb of the foreign architecture, as a store path: its
+  # contents are the derivation's input, so a new Debian version rebuilds.
+  # debs/<arch> holds one version of each package (fetch-debs.sh).
+  debDir = ./debs + "/${platform.debArch}";
+  debFiles = if builtins.pathExists debDir then builtins.readDir debDir
+             else { };
+  debFile = deb:
+    let
+      prefix = "${deb}_";
+      n = builtins.stringLength prefix;
+      found = builtins.filter (f: builtins.substring 0 n f == prefix)
+        (builtins.attrNames debFiles);
+    in if found == [ ] then
+         throw ("Debian package ${deb}:${platform.debArch} is not in "
+           + "nix/pkgs/debs/${platform.debArch}: run `make pkgs`")
+       else builtins.path {
+         path = debDir + "/${builtins.head found}";
+         # Debian's file names may hold characters store names may not.
+         name = "${deb}-${platform.debArch}.deb";
+       };
+
+  # The host's own packages (builder.sh). These attributes are those the
+  # set had when it provided x86_64-linux only: its store paths, hence its
+  # images' digests, stay the same.
+  nativeDrv = { name, debs, deps, exclude, postInstall, glibc }:
+    derivation {
+      inherit name system debs exclude postInstall;
+      builder = "/bin/sh";
+      args = [ ./builder.sh ];
+      wrapper = ./wrapper.c;
+      deps = map toString deps;
+      glibc = if glibc == null then "" else glibc;
+      stamps = map dpkgStamp debs;
+    };
+
+  # Another architecture's .debs (builder-deb.sh). The builder runs on the
+  # x86_64-linux host, which is what the derivation's system tells Nix (a
+  # Nix without extra-platforms builds it); the package's `system`
+  # attribute says what its files run on.
+  foreignDrv = { name, debs, deps, exclude, postInstall, glibc }:
+    derivation {
+      inherit name debs exclude postInstall triplet;
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      args = [ ./builder-deb.sh ];
+      wrapper = ./wrapper.c;
+      deps = map toString deps;
+      glibc = if glibc == null then "" else glibc;
+      debFiles = map debFile debs;
+      toolchain = map debFile platform.toolchainDebs;
+      inherit (platform) loader emulator;
+    };
+
   mk = { pname, version, debs, deps ? [ ], exclude ? "", postInstall ? ""
        , glibc ? self.glibc, passthru ? { } }:
-    if system != supported then
-      throw ("the bundled package set provides ${pname} for ${supported} "
-        + "only, not ${system}")
+    if !(platforms ? ${system}) then
+      throw ("the bundled package set provides ${pname} for "
+        + builtins.concatStringsSep " and " supported + " only, not ${system}")
     else
       let
-        drv = derivation {
-          name = "${pname}-${version}";
-          inherit system debs exclude postInstall;
-          builder = "/bin/sh";
-          args = [ ./builder.sh ];
-          wrapper = ./wrapper.c;
-          deps = map toString deps;
-          glibc = if glibc == null then "" else glibc;
-          stamps = map dpkgStamp debs;
-        };
+        args = { name = "${pname}-${version}";
+                 inherit debs deps exclude postInstall glibc; };
+        drv = if system == "x86_64-linux" then nativeDrv args
+              else foreignDrv args // { inherit system; };
       in drv // passthru // {
         inherit pname version;
-        meta = { platforms = [ supported ]; };
+        meta = { platforms = [ system ]; };
       };
+
+  # Runs a program of the package being built, for its postInstall: through
+  # the emulator when the package is for another architecture.
+  run = prog: if platform ? emulator then "${platform.emulator} ${prog}"
+              else prog;
 
   # ncurses programs look for terminfo at Debian's paths otherwise.
   terminfo = prog: ''
@@ -217,7 +274,7 @@ let
       glibc = null;
       # One link per applet, as nixpkgs' busybox has.
       postInstall = ''
-        for a in $(bin/busybox --list); do
+        for a in $(${run "bin/busybox"} --list); do
           [ -e "bin/$a" ] || ln -s busybox "bin/$a"
         done
       '';
@@ -294,12 +351,12 @@ let
       # (where perlPackages installed next to perl appear).
       postInstall = ''
         inc=
-        for d in etc/perl lib/x86_64-linux-gnu/perl5/5.36 share/perl5 \
-                 lib/x86_64-linux-gnu/perl-base lib/x86_64-linux-gnu/perl/5.36 \
+        for d in etc/perl lib/${triplet}/perl5/5.36 share/perl5 \
+                 lib/${triplet}/perl-base lib/${triplet}/perl/5.36 \
                  share/perl/5.36; do
           inc="$inc$out/$d:"
         done
-        inc="$inc/share/perl5:/lib/x86_64-linux-gnu/perl5/5.36"
+        inc="$inc/share/perl5:/lib/${triplet}/perl5/5.36"
         for p in perl perl5.36.0; do
           if [ -e "bin/$p" ] && [ ! -L "bin/$p" ]; then
             wrap_program "bin/$p" PERL5LIB "$inc"
