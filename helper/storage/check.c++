@@ -4,10 +4,12 @@
 #include "json.h"
 #include "media_types.h"
 #include "storage/layer_cache.h"
+#include "storage/references.h"
 #include "storage_layout.h"
 
 #include <jansson.h>
 
+#include <iterator>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -21,61 +23,13 @@ constexpr std::size_t max_manifest_size = 4 << 20;
 constexpr std::size_t max_layer_entry_size = 4096;
 
 // Objects `<prefix><hh>/<hex>` as the layout names them, by hex, with
-// their listed sizes; other names under the prefix are not the layout's.
-std::map<std::string, std::uint64_t> list_fanned_out(Storage& storage,
-                                                     const std::string& prefix)
+// their listed sizes.
+std::map<std::string, std::uint64_t> fanned_by_hex(Storage& storage,
+                                                   const std::string& prefix)
 {
     std::map<std::string, std::uint64_t> out;
-    storage.list(prefix, [&](const StoredObject& o) {
-        std::string_view rest = std::string_view(o.key).substr(prefix.size());
-        if (rest.size() != 3 + 64 || rest[2] != '/') {
-            return;
-        }
-        std::string_view hex = rest.substr(3);
-        if (is_sha256_hex(hex) && hex.substr(0, 2) == rest.substr(0, 2)) {
-            out.emplace(std::string(hex), o.size);
-        }
-    });
-    return out;
-}
-
-struct Described {
-    std::string hex;
-    std::uint64_t size = 0;
-};
-
-// The config and layer descriptors of a manifest; nullopt when it is not
-// one.
-std::optional<std::vector<Described>> manifest_descriptors(std::string_view m)
-{
-    JsonPtr root(json_loadb(m.data(), m.size(), 0, nullptr));
-    if (!root || !json_is_object(root.get())) {
-        return std::nullopt;
-    }
-    std::vector<Described> out;
-    auto add = [&](json_t* d) {
-        const char* digest = json_string_value(json_object_get(d, "digest"));
-        json_t* size = json_object_get(d, "size");
-        ParsedDigest parsed = parse_digest(digest ? digest : "");
-        if (parsed.error != DigestError::none || !json_is_integer(size) ||
-            json_integer_value(size) < 0) {
-            return false;
-        }
-        out.push_back({std::string(parsed.hex),
-                       static_cast<std::uint64_t>(json_integer_value(size))});
-        return true;
-    };
-    json_t* layers = json_object_get(root.get(), "layers");
-    if (!add(json_object_get(root.get(), "config")) || !json_is_array(layers)) {
-        return std::nullopt;
-    }
-    std::size_t i;
-    json_t* layer;
-    json_array_foreach(layers, i, layer)
-    {
-        if (!add(layer)) {
-            return std::nullopt;
-        }
+    for (Fanned& f : list_fanned_out(storage, prefix)) {
+        out.emplace(std::move(f.hex), f.size);
     }
     return out;
 }
@@ -88,7 +42,7 @@ class Checker {
     // names manifests stored before it).
     void index()
     {
-        for (const auto& [hex, size] : list_fanned_out(storage_, "index/")) {
+        for (const auto& [hex, size] : fanned_by_hex(storage_, "index/")) {
             std::string key = index_path(hex);
             std::optional<std::string> text =
                 read_small(key, max_index_entry_size);
@@ -102,15 +56,18 @@ class Checker {
                 continue;
             }
             for (ManifestKind kind : all_manifest_kinds) {
-                wanted_manifests_.push_back(
-                    {kind, entry->hex(kind), entry->size(kind), key});
+                // A version 1 entry names no lists.
+                if (!entry->hex(kind).empty()) {
+                    wanted_manifests_.push_back(
+                        {kind, entry->hex(kind), entry->size(kind), key});
+                }
             }
         }
     }
 
     void layer_entries()
     {
-        for (const auto& [hex, size] : list_fanned_out(storage_, "layers/")) {
+        for (const auto& [hex, size] : fanned_by_hex(storage_, "layers/")) {
             std::string key = layer_cache_path(hex);
             std::optional<std::string> text =
                 read_small(key, max_layer_entry_size);
@@ -129,11 +86,17 @@ class Checker {
 
     void manifests()
     {
-        std::unordered_map<std::string, std::uint64_t> stored[2];
+        struct StoredList {
+            ManifestKind kind;
+            std::string key;
+            std::string text;
+        };
+        std::vector<StoredList> lists;
+        std::unordered_map<std::string, std::uint64_t> stored[kinds];
         for (ManifestKind kind : all_manifest_kinds) {
             std::string prefix =
                 "manifests/" + std::string(manifest_kind_name(kind)) + "/";
-            for (const auto& [hex, size] : list_fanned_out(storage_, prefix)) {
+            for (const auto& [hex, size] : fanned_by_hex(storage_, prefix)) {
                 std::string key = manifest_path(kind, hex);
                 std::optional<std::string> text =
                     read_small(key, max_manifest_size);
@@ -147,17 +110,34 @@ class Checker {
                     damaged(key, "sha256 differs from its name");
                     continue;
                 }
-                auto descriptors = manifest_descriptors(*text);
-                if (!descriptors) {
+                if (is_list_kind(kind)) {
+                    // It names manifests: walked below, once every
+                    // manifest is known.
+                    lists.push_back({kind, key, std::move(*text)});
+                    continue;
+                }
+                auto refs = manifest_references(*text);
+                if (!refs) {
                     damaged(key, "not an image manifest");
                     continue;
                 }
-                for (const Described& d : *descriptors) {
+                for (const Reference& d : *refs) {
                     wanted_blobs_.push_back({d.hex, d.size, key});
                 }
             }
         }
-        std::unordered_set<std::string> named[2];
+        for (const StoredList& l : lists) {
+            auto refs = list_references(l.text);
+            if (!refs) {
+                damaged(l.key, "not a manifest list or image index");
+                continue;
+            }
+            for (const Reference& d : *refs) {
+                wanted_manifests_.push_back(
+                    {list_member_kind(l.kind), d.hex, d.size, l.key});
+            }
+        }
+        std::unordered_set<std::string> named[kinds];
         for (const Wanted& w : wanted_manifests_) {
             std::string key = manifest_path(w.kind, w.hex);
             named[index_of(w.kind)].insert(w.hex);
@@ -170,7 +150,7 @@ class Checker {
                                         std::to_string(it->second));
             }
         }
-        for (int k = 0; k < 2; ++k) {
+        for (std::size_t k = 0; k < kinds; ++k) {
             for (const auto& [hex, size] : stored[k]) {
                 r_.unreferenced_manifests += named[k].contains(hex) ? 0 : 1;
             }
@@ -181,7 +161,7 @@ class Checker {
     {
         std::unordered_map<std::string, std::uint64_t> stored;
         for (const auto& [hex, listed] :
-             list_fanned_out(storage_, "blobs/sha256/")) {
+             fanned_by_hex(storage_, "blobs/sha256/")) {
             std::string key = blob_path(hex);
             Sha256 hash;
             std::uint64_t size = 0;
@@ -246,9 +226,11 @@ class Checker {
         std::string named_by;
     };
 
-    static int index_of(ManifestKind kind)
+    static constexpr std::size_t kinds = std::size(all_manifest_kinds);
+
+    static std::size_t index_of(ManifestKind kind)
     {
-        return kind == ManifestKind::oci ? 1 : 0;
+        return static_cast<std::size_t>(kind);
     }
 
     // nullopt when it went away since it was listed (removed by hand);

@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "digest.h"
 #include "storage/layer_cache.h"
+#include "storage/references.h"
 #include "storage_layout.h"
 
 #include <jansson.h>
@@ -24,33 +25,6 @@ using HexSet = std::unordered_set<std::string>;
 constexpr std::size_t max_manifest_size = 4 << 20;
 constexpr std::size_t max_layer_entry_size = 4096;
 
-// A stored object the layout names `<prefix><hh>/<hex>`.
-struct Fanned {
-    std::string key;
-    std::string hex;
-    std::uint64_t size = 0;
-};
-
-// Every object `<prefix><hh>/<hex>` whose name is what the layout writes
-// (hh = the first two digits of a 64-digit hex); anything else under the
-// prefix is not the collector's. Gathered before the caller reads or
-// removes any of them, so no backend is called back into mid-listing.
-std::vector<Fanned> list_fanned_out(Storage& storage, const std::string& prefix)
-{
-    std::vector<Fanned> out;
-    storage.list(prefix, [&](const StoredObject& o) {
-        std::string_view rest = std::string_view(o.key).substr(prefix.size());
-        if (rest.size() != 3 + 64 || rest[2] != '/') {
-            return;
-        }
-        std::string_view hex = rest.substr(3);
-        if (is_sha256_hex(hex) && hex.substr(0, 2) == rest.substr(0, 2)) {
-            out.push_back({o.key, std::string(hex), o.size});
-        }
-    });
-    return out;
-}
-
 // The whole small object, nullopt when it cannot be read (gone, too
 // large, an I/O error).
 std::optional<std::string> read_object(Storage& storage, const std::string& key,
@@ -64,44 +38,22 @@ std::optional<std::string> read_object(Storage& storage, const std::string& key,
     }
 }
 
+std::vector<std::string> hexes(const std::vector<Reference>& refs)
+{
+    std::vector<std::string> out;
+    out.reserve(refs.size());
+    for (const Reference& r : refs) {
+        out.push_back(r.hex);
+    }
+    return out;
+}
+
 // The config and layer digests a manifest names; nullopt when unreadable.
 std::optional<std::vector<std::string>>
 manifest_blobs(const std::optional<std::string>& text)
 {
-    if (!text) {
-        return std::nullopt;
-    }
-    JsonPtr root(json_loadb(text->data(), text->size(), 0, nullptr));
-    if (!root || !json_is_object(root.get())) {
-        return std::nullopt;
-    }
-    std::vector<std::string> out;
-    auto add = [&](json_t* descriptor) {
-        const char* d =
-            json_string_value(json_object_get(descriptor, "digest"));
-        ParsedDigest digest = parse_digest(d ? d : "");
-        if (digest.error != DigestError::none) {
-            return false;
-        }
-        out.emplace_back(digest.hex);
-        return true;
-    };
-    if (!add(json_object_get(root.get(), "config"))) {
-        return std::nullopt;
-    }
-    json_t* layers = json_object_get(root.get(), "layers");
-    if (!json_is_array(layers)) {
-        return std::nullopt;
-    }
-    std::size_t i;
-    json_t* layer;
-    json_array_foreach(layers, i, layer)
-    {
-        if (!add(layer)) {
-            return std::nullopt;
-        }
-    }
-    return out;
+    auto refs = text ? manifest_references(*text) : std::nullopt;
+    return refs ? std::optional(hexes(*refs)) : std::nullopt;
 }
 
 // The manifest digests a list (a Docker manifest list, an OCI index)
@@ -109,28 +61,8 @@ manifest_blobs(const std::optional<std::string>& text)
 std::optional<std::vector<std::string>>
 list_manifests(const std::optional<std::string>& text)
 {
-    if (!text) {
-        return std::nullopt;
-    }
-    JsonPtr root(json_loadb(text->data(), text->size(), 0, nullptr));
-    json_t* manifests =
-        root ? json_object_get(root.get(), "manifests") : nullptr;
-    if (!json_is_array(manifests)) {
-        return std::nullopt;
-    }
-    std::vector<std::string> out;
-    std::size_t i;
-    json_t* m;
-    json_array_foreach(manifests, i, m)
-    {
-        const char* d = json_string_value(json_object_get(m, "digest"));
-        ParsedDigest digest = parse_digest(d ? d : "");
-        if (digest.error != DigestError::none) {
-            return std::nullopt;
-        }
-        out.emplace_back(digest.hex);
-    }
-    return out;
+    auto refs = text ? list_references(*text) : std::nullopt;
+    return refs ? std::optional(hexes(*refs)) : std::nullopt;
 }
 
 std::size_t kind_slot(ManifestKind kind)

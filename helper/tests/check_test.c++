@@ -173,6 +173,54 @@ TEST_P(Check, LeftoversOfACrashAreNotDamage)
     EXPECT_EQ(r.unreferenced_blobs, 1u);
 }
 
+// An image for two platforms: its lists name the platforms' manifests,
+// and a manifest only a list names is checked like the others.
+TEST_P(Check, ListsAndTheManifestsTheyNameAreChecked)
+{
+    Closure c;
+    c.paths = {{"/nix/store/a-lib-1", 10, {}}};
+    c.roots = {"/nix/store/a-lib-1"};
+    AssembleOptions o;
+    o.store_prefix = dir / "prefix";
+    ImageRequest request = parse_image_request("two", "latest").request;
+    std::vector<PlatformBuild> builds(2);
+    builds[0].arch = Arch::amd64;
+    builds[0].closure = &c;
+    builds[1].arch = Arch::arm64;
+    builds[1].closure = &c;
+    IndexEntry two = assemble_platforms(*store, *lock, request, builds, o);
+    ASSERT_TRUE(two.has_lists());
+    CheckReport r = check();
+    EXPECT_TRUE(r.ok()) << r.json();
+    EXPECT_EQ(r.manifests, 2u + 2u * 2u + 2u); // one, two platforms, lists
+    EXPECT_EQ(r.unreferenced_manifests, 0u) << r.json();
+
+    // The arm64 OCI manifest, named by the OCI index (and by the arm64
+    // name's own entry): gone.
+    std::string index_text = *store->get(
+        manifest_path(ManifestKind::oci_index, two.oci_index_hex), 1 << 20);
+    JsonPtr root(json_loadb(index_text.data(), index_text.size(), 0, nullptr));
+    std::string arm = json_string_value(json_object_get(
+        json_array_get(json_object_get(root.get(), "manifests"), 1), "digest"));
+    std::string arm_key = manifest_path(ManifestKind::oci, arm.substr(7));
+    store->remove(arm_key);
+    r = check();
+    EXPECT_FALSE(r.ok());
+    bool named_by_list = false;
+    for (const auto& m : r.missing_keys) {
+        named_by_list |= m.key == arm_key &&
+                         m.named_by == manifest_path(ManifestKind::oci_index,
+                                                     two.oci_index_hex);
+    }
+    EXPECT_TRUE(named_by_list) << r.json();
+
+    // A list that is not one is damage.
+    replace(manifest_path(ManifestKind::docker_list, two.docker_list_hex),
+            "{}");
+    r = check();
+    EXPECT_GE(r.damaged, 1u) << r.json();
+}
+
 TEST(CheckReport, ManyProblemsAreCountedAndTheKeysCapped)
 {
     test::MemoryStorage memory;
