@@ -3,6 +3,9 @@
 #   make          build the module, the core, the helper and the unit tests
 #   make deps     install the Debian packages the project needs (idempotent)
 #   make test     deps + build + format check + unit tests + integration tests
+#                 + the sanitized run (make sanitize)
+#   make sanitize build with ASan and UBSan into $(BUILD)/asan, run its unit
+#                 tests and the module's integration tests (docs/testing.md)
 #   make run      start redis, a helper and nginx on 127.0.0.1:$(PORT)
 #   make bench    run the benchmarks in bench/
 #   make format   rewrite sources with clang-format
@@ -10,7 +13,14 @@
 
 SHELL := /bin/bash
 NGX_SRC := /usr/share/nginx/src
+# SANITIZE=1 builds everything (core, helper, unit tests, module) with
+# AddressSanitizer and UndefinedBehaviorSanitizer, into its own tree.
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+BUILD ?= $(CURDIR)/build/asan
+else
 BUILD ?= $(CURDIR)/build
+endif
 MODULE := $(BUILD)/nginx/ngx_http_nixery_module.so
 JOBS ?= $(shell nproc)
 PORT ?= 8080
@@ -52,7 +62,15 @@ FORMAT_SOURCES = $(shell git ls-files -co --exclude-standard \
 	'*.c++' '*.h' | grep -v '^build/')
 
 .PHONY: all deps core module test unit integration format format-check rooms \
-	run bench clean pkgs popularity
+	run bench clean pkgs popularity sanitize
+
+# The integration tests `make sanitize` runs against the sanitized module
+# and helper: between them every code path of the module (docs/testing.md
+# says which covers what).
+SANITIZE_TESTS := t/010-routes.t t/040-hostile.t t/071-bucket-proxy.t \
+	t/410-queue-redis-down.t t/430-queue-timeout-disconnect.t \
+	t/470-queue-reload.t t/480-queue-status.t t/490-queue-bad-result.t
+ASAN_BUILD := $(if $(filter 1,$(SANITIZE)),$(BUILD),$(BUILD)/asan)
 
 all: module
 
@@ -71,14 +89,16 @@ deps:
 	fi
 
 $(BUILD)/cmake/Makefile: CMakeLists.txt
-	cmake -S . -B $(BUILD)/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD)/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DNIXERY_SANITIZE=$(if $(filter 1,$(SANITIZE)),ON,OFF)
 
 core: $(BUILD)/cmake/Makefile
 	cmake --build $(BUILD)/cmake -j $(JOBS)
 
 $(BUILD)/nginx/Makefile: config config.make $(wildcard src/ngx/*.c++)
 	mkdir -p $(BUILD)/nginx
-	cd $(NGX_SRC) && NIXERY_BUILD_DIR=$(BUILD) bash -c '. ./conf_flags; \
+	cd $(NGX_SRC) && NIXERY_BUILD_DIR=$(BUILD) NIXERY_SANITIZE=$(SANITIZE) \
+		bash -c '. ./conf_flags; \
 		./configure "$${NGX_CONF_FLAGS[@]}" \
 		--add-dynamic-module=$(CURDIR) --builddir=$(BUILD)/nginx' \
 		> $(BUILD)/nginx/configure.log 2>&1 || \
@@ -108,6 +128,14 @@ test: deps
 	$(MAKE) rooms
 	$(MAKE) unit
 	$(MAKE) integration
+	$(MAKE) sanitize
+
+# The sanitized build's unit tests, then SANITIZE_TESTS against its module
+# (preloaded into Debian's nginx) and helper; the harness fails a test
+# that leaves a sanitizer report (t/lib/Nixery/Test.pm, docs/testing.md).
+sanitize:
+	$(MAKE) SANITIZE=1 BUILD=$(ASAN_BUILD) unit
+	NIXERY_BUILD=$(ASAN_BUILD) prove -j $(JOBS) $(SANITIZE_TESTS)
 
 # The whole system in the foreground (scripts/run.sh, docs/operations.md):
 # redis-server, one nixery-helper and nginx on 127.0.0.1:$(PORT), all state
