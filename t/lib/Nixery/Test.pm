@@ -74,7 +74,10 @@ sub sanitizer_setup {
     # detect_leaks: LeakSanitizer at each process's exit, nginx's workers
     # included (they exit(), after freeing their cycle's pool).
     $ENV{ASAN_OPTIONS} = "$common:detect_leaks=1:abort_on_error=0"
-        . ":detect_stack_use_after_return=1:check_initialization_order=1";
+        . ":detect_stack_use_after_return=1:check_initialization_order=1"
+        # More, when looking into a report: fast_unwind_on_malloc=0 gives
+        # the whole stack through nginx, which has no frame pointers.
+        . ($ENV{NIXERY_ASAN_OPTIONS} ? ":$ENV{NIXERY_ASAN_OPTIONS}" : '');
     $ENV{UBSAN_OPTIONS} = "$common:halt_on_error=1";
     $ENV{LSAN_OPTIONS} = "suppressions=$ROOT/t/lib/lsan.supp"
         . ":print_suppressions=0";
