@@ -65,11 +65,16 @@ FORMAT_SOURCES = $(shell git ls-files -co --exclude-standard \
 	run bench clean pkgs popularity sanitize
 
 # The integration tests `make sanitize` runs against the sanitized module
-# and helper: between them every code path of the module (docs/testing.md
-# says which covers what).
-SANITIZE_TESTS := t/010-routes.t t/040-hostile.t t/071-bucket-proxy.t \
-	t/410-queue-redis-down.t t/430-queue-timeout-disconnect.t \
-	t/470-queue-reload.t t/480-queue-status.t t/490-queue-bad-result.t
+# and helper: every test that loads the module, but the end-to-end ones
+# (real Nix, clients, several hosts), which add no module code path
+# (docs/testing.md). The bucket tests first: they are the longest.
+SANITIZE_TESTS := t/070-bucket-redirect.t t/071-bucket-proxy.t \
+	t/010-routes.t t/015-rewrite.t t/020-http-features.t \
+	t/025-index-cache.t t/040-hostile.t t/072-bucket-conf.t \
+	t/400-queue-build.t t/410-queue-redis-down.t \
+	t/420-queue-helper-crash.t t/430-queue-timeout-disconnect.t \
+	t/440-queue-multi.t t/460-queue-redis-auth.t t/470-queue-reload.t \
+	t/480-queue-status.t t/490-queue-bad-result.t
 ASAN_BUILD := $(if $(filter 1,$(SANITIZE)),$(BUILD),$(BUILD)/asan)
 
 all: module

@@ -515,8 +515,32 @@ sub done {
     if ($SANITIZER_DIR) {
         my @reports = sanitizer_reports();
         is(scalar @reports, 0, 'no sanitizer report')
-            or diag(join "\n", map { "$_:\n" . ($self->read_file($_) // '') }
-                @reports);
+            or diag(sanitizer_text(@reports));
+    }
+}
+
+my %reports_shown;
+
+# The reports' contents, each once per test process.
+sub sanitizer_text {
+    my @new = grep { !$reports_shown{$_}++ } @_;
+    return join "\n", map {
+        open my $fh, '<', $_ or return "$_: $!";
+        local $/;
+        "$_:\n" . (<$fh> // '');
+    } @new;
+}
+
+# A test that dies before done() (a worker killed by ASan makes requests
+# fail) still shows the reports, and fails.
+END {
+    if ($SANITIZER_DIR) {
+        my @reports = sanitizer_reports();
+        if (grep { !$reports_shown{$_} } @reports) {
+            diag('sanitizer reports:');
+            diag(sanitizer_text(@reports));
+            $? ||= 1;
+        }
     }
 }
 
