@@ -65,9 +65,9 @@ FORMAT_SOURCES = $(shell git ls-files -co --exclude-standard \
 	run bench clean pkgs popularity sanitize
 
 # The integration tests `make sanitize` runs against the sanitized module
-# and helper: every test that loads the module, but the end-to-end ones
-# (real Nix, clients, several hosts), which add no module code path
-# (docs/testing.md). The bucket tests first: they are the longest.
+# and helper: the tests of the module's behaviour, not the client and
+# end-to-end ones (docs/testing.md says which covers what). The bucket tests
+# first: they are the longest.
 SANITIZE_TESTS := t/070-bucket-redirect.t t/071-bucket-proxy.t \
 	t/010-routes.t t/015-rewrite.t t/020-http-features.t \
 	t/025-index-cache.t t/040-hostile.t t/072-bucket-conf.t \
