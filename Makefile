@@ -3,6 +3,9 @@
 #   make          build the module, the core, the helper and the unit tests
 #   make deps     install the Debian packages the project needs (idempotent)
 #   make test     deps + build + format check + unit tests + integration tests
+#                 + the sanitized run (make sanitize)
+#   make sanitize build with ASan and UBSan into $(BUILD)/asan, run its unit
+#                 tests and the module's integration tests (docs/testing.md)
 #   make run      start redis, a helper and nginx on 127.0.0.1:$(PORT)
 #   make bench    run the benchmarks in bench/
 #   make format   rewrite sources with clang-format
@@ -12,7 +15,14 @@
 
 SHELL := /bin/bash
 NGX_SRC := /usr/share/nginx/src
+# SANITIZE=1 builds everything (core, helper, unit tests, module) with
+# AddressSanitizer and UndefinedBehaviorSanitizer, into its own tree.
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+BUILD ?= $(CURDIR)/build/asan
+else
 BUILD ?= $(CURDIR)/build
+endif
 MODULE := $(BUILD)/nginx/ngx_http_nixery_module.so
 JOBS ?= $(shell nproc)
 PORT ?= 8080
@@ -58,7 +68,21 @@ FORMAT_SOURCES = $(shell git ls-files -co --exclude-standard \
 	'*.c++' '*.h' | grep -v '^build/')
 
 .PHONY: all deps core module test unit integration format format-check rooms \
-	run bench clean pkgs popularity fuzz-build fuzz-check fuzz fuzz-merge deb
+	run bench clean pkgs popularity fuzz-build fuzz-check fuzz fuzz-merge deb \
+	sanitize
+
+# The integration tests `make sanitize` runs against the sanitized module
+# and helper: the tests of the module's behaviour, not the client and
+# end-to-end ones (docs/testing.md says which covers what). The bucket tests
+# first: they are the longest.
+SANITIZE_TESTS := t/070-bucket-redirect.t t/071-bucket-proxy.t \
+	t/010-routes.t t/015-rewrite.t t/020-http-features.t \
+	t/025-index-cache.t t/040-hostile.t t/072-bucket-conf.t \
+	t/400-queue-build.t t/410-queue-redis-down.t \
+	t/420-queue-helper-crash.t t/430-queue-timeout-disconnect.t \
+	t/440-queue-multi.t t/460-queue-redis-auth.t t/470-queue-reload.t \
+	t/480-queue-status.t t/490-queue-bad-result.t
+ASAN_BUILD := $(if $(filter 1,$(SANITIZE)),$(BUILD),$(BUILD)/asan)
 
 all: module
 
@@ -77,14 +101,16 @@ deps:
 	fi
 
 $(BUILD)/cmake/Makefile: CMakeLists.txt
-	cmake -S . -B $(BUILD)/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD)/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DNIXERY_SANITIZE=$(if $(filter 1,$(SANITIZE)),ON,OFF)
 
 core: $(BUILD)/cmake/Makefile
 	cmake --build $(BUILD)/cmake -j $(JOBS)
 
 $(BUILD)/nginx/Makefile: config config.make $(wildcard src/ngx/*.c++)
 	mkdir -p $(BUILD)/nginx
-	cd $(NGX_SRC) && NIXERY_BUILD_DIR=$(BUILD) bash -c '. ./conf_flags; \
+	cd $(NGX_SRC) && NIXERY_BUILD_DIR=$(BUILD) NIXERY_SANITIZE=$(SANITIZE) \
+		bash -c '. ./conf_flags; \
 		./configure "$${NGX_CONF_FLAGS[@]}" \
 		--add-dynamic-module=$(CURDIR) --builddir=$(BUILD)/nginx' \
 		> $(BUILD)/nginx/configure.log 2>&1 || \
@@ -115,6 +141,14 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) fuzz-check
 	$(MAKE) integration
+	$(MAKE) sanitize
+
+# The sanitized build's unit tests, then SANITIZE_TESTS against its module
+# (preloaded into Debian's nginx) and helper; the harness fails a test
+# that leaves a sanitizer report (t/lib/Nixery/Test.pm, docs/testing.md).
+sanitize:
+	$(MAKE) SANITIZE=1 BUILD=$(ASAN_BUILD) unit
+	NIXERY_BUILD=$(ASAN_BUILD) prove -j $(JOBS) $(SANITIZE_TESTS)
 
 # The libFuzzer targets (fuzz/, docs/testing.md): built with clang under
 # ASan and UBSan into $(BUILD)/fuzz, apart from the g++ build. fuzz-check

@@ -3,7 +3,7 @@
 
 nixery_cxx="c++ -std=c++20 -fPIC -fvisibility=hidden -fvisibility-inlines-hidden"
 nixery_cxx="$nixery_cxx -O2 -g -Wall -Wextra -Werror -MMD -MP"
-nixery_cxx="$nixery_cxx -I$ngx_addon_dir/src"
+nixery_cxx="$nixery_cxx -I$ngx_addon_dir/src $NIXERY_SANITIZE_FLAGS"
 nixery_objdir=$NGX_OBJS/addon/nixery
 mkdir -p $nixery_objdir
 

@@ -17,8 +17,10 @@ my $q = Nixery::Queue->new($t, tcp => 1);
 $q->start_redis;
 $q->start_helper('helper', '--fake-delay-ms', 600);
 ok($q->wait_helper('helper'), 'helper up');
+# The wait (3 s) leaves room for the 600 ms build on a loaded machine and
+# under the sanitizers (make sanitize); the no-helper case waits it out.
 my $conf = $t->registry_conf(
-    http => $q->http_conf(wait => '1s', extra => "    nixery_redis_timeout 2s;\n"),
+    http => $q->http_conf(wait => '3s', extra => "    nixery_redis_timeout 2s;\n"),
     workers => 2,
     server => <<'SERVER');
         error_page 400 414 494 /.nixery-rejected;

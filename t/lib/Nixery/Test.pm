@@ -17,6 +17,12 @@
 #
 # Storage trees with real images: Nixery::Fixture.
 #
+# A sanitized build (make SANITIZE=1, NIXERY_BUILD=build/asan; see
+# docs/testing.md) is noticed by itself: nginx runs with the sanitizer
+# runtimes preloaded (through t/lib/sanitized-nginx, $NGINX), every
+# sanitized program (nginx's workers, the helpers) writes its reports
+# under one directory per test process, and done() fails on any report.
+#
 # A host of its own (Nixery::Netns): Nixery::Test->new(host => $addr,
 # wrap => [ $ns->wrap ]) runs nginx through the wrap argv and talks to it
 # (run(), http()) on $addr instead of 127.0.0.1.
@@ -40,6 +46,48 @@ our $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 our $BUILD = $ENV{NIXERY_BUILD} // "$ROOT/build";
 our $MODULE = "$BUILD/nginx/ngx_http_nixery_module.so";
 our $NGINX = $ENV{NIXERY_NGINX} // '/usr/sbin/nginx';
+our $SANITIZER_DIR;
+sanitizer_setup();
+
+# The runtimes a sanitized module needs (ldd on the .so: libasan,
+# libubsan), or () for a normal build.
+sub sanitizer_runtimes {
+    my ($status, $out) = command('ldd', $MODULE);
+    return () if $status != 0;
+    return $out =~ m{^\s*lib(?:asan|ubsan)\.so\S*\s+=>\s+(\S+)}mg;
+}
+
+# For a sanitized build: Debian's nginx is not sanitized, so ASan's runtime
+# must be loaded first, before the module (LD_PRELOAD, which only nginx
+# gets: the wrapper), and the reports go to files (log_path, one per
+# process: nginx's stderr is a log file the tests read, and its workers
+# have none). The options are in the environment of every program the test
+# runs; programs that are not sanitized ignore them.
+sub sanitizer_setup {
+    my @preload = sanitizer_runtimes() or return;
+    $SANITIZER_DIR = tempdir('nixery-sanitizer-XXXXXX', TMPDIR => 1,
+        CLEANUP => !$ENV{NIXERY_KEEP});
+    $ENV{NIXERY_SANITIZER_PRELOAD} = join ' ', @preload;
+    $ENV{NIXERY_SANITIZED_NGINX} = $NGINX;
+    $NGINX = "$ROOT/t/lib/sanitized-nginx";
+    my $common = "log_path=$SANITIZER_DIR/report:print_stacktrace=1";
+    # detect_leaks: LeakSanitizer at each process's exit, nginx's workers
+    # included (they exit(), after freeing their cycle's pool).
+    $ENV{ASAN_OPTIONS} = "$common:detect_leaks=1:abort_on_error=0"
+        . ":detect_stack_use_after_return=1:check_initialization_order=1"
+        # More, when looking into a report: fast_unwind_on_malloc=0 gives
+        # the whole stack through nginx, which has no frame pointers.
+        . ($ENV{NIXERY_ASAN_OPTIONS} ? ":$ENV{NIXERY_ASAN_OPTIONS}" : '');
+    $ENV{UBSAN_OPTIONS} = "$common:halt_on_error=1";
+    $ENV{LSAN_OPTIONS} = "suppressions=$ROOT/t/lib/lsan.supp"
+        . ":print_suppressions=0";
+}
+
+# The sanitizer reports written so far (file names), for a sanitized build.
+sub sanitizer_reports {
+    return () unless $SANITIZER_DIR;
+    return sort glob "$SANITIZER_DIR/report.*";
+}
 
 sub new {
     my ($class, %args) = @_;
@@ -464,6 +512,36 @@ sub done {
         my @signals = $self->error_log_lines(qr/exited on signal/);
         is(scalar @signals, 0, 'no worker exited on a signal')
             or diag(join "\n", @signals);
+    }
+    if ($SANITIZER_DIR) {
+        my @reports = sanitizer_reports();
+        is(scalar @reports, 0, 'no sanitizer report')
+            or diag(sanitizer_text(@reports));
+    }
+}
+
+my %reports_shown;
+
+# The reports' contents, each once per test process.
+sub sanitizer_text {
+    my @new = grep { !$reports_shown{$_}++ } @_;
+    return join "\n", map {
+        open my $fh, '<', $_ or return "$_: $!";
+        local $/;
+        "$_:\n" . (<$fh> // '');
+    } @new;
+}
+
+# A test that dies before done() (a worker killed by ASan makes requests
+# fail) still shows the reports, and fails.
+END {
+    if ($SANITIZER_DIR) {
+        my @reports = sanitizer_reports();
+        if (grep { !$reports_shown{$_} } @reports) {
+            diag('sanitizer reports:');
+            diag(sanitizer_text(@reports));
+            $? ||= 1;
+        }
     }
 }
 
