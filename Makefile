@@ -14,6 +14,8 @@ BUILD ?= $(CURDIR)/build
 MODULE := $(BUILD)/nginx/ngx_http_nixery_module.so
 JOBS ?= $(shell nproc)
 PORT ?= 8080
+# The helper's Prometheus metrics under `make run` (default: PORT + 1).
+METRICS_PORT ?=
 STATE ?= $(CURDIR)/var
 
 # The bundled package set (nix/pkgs, docs/package-set.md) copies these
@@ -23,7 +25,8 @@ BUNDLED_DEBIAN_PACKAGES := hello bash coreutils moreutils nano git htop \
 	ca-certificates netbase ncurses-base
 # Ceph's RADOS Gateway (radosgw, ceph-*) is a real S3 server for the bucket
 # tests (t/lib/Nixery/Bucket.pm); iproute2 makes their network namespaces
-# (t/lib/Nixery/Netns.pm); time measures peak memory (t/620). t/050 needs
+# (t/lib/Nixery/Netns.pm); time measures peak memory (t/620); prometheus
+# (with promtool) scrapes `make run` in t/650. t/050 needs
 # node and npm, which these machines have (it installs Debian's when they
 # are missing).
 DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
@@ -33,7 +36,7 @@ DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	podman runc containerd busybox-static wrk clang-format clang-tidy \
 	cmake g++ make perl libjson-pp-perl curl python3 pigz openssl valgrind \
 	radosgw ceph-mon ceph-osd ceph-common libcurl4-openssl-dev libxml2-dev \
-	iproute2 time \
+	iproute2 time prometheus \
 	$(BUNDLED_DEBIAN_PACKAGES)
 
 BUNDLED_PKGS := hello bash bashInteractive coreutils moreutils nano git htop \
@@ -119,7 +122,7 @@ run: deps
 	$(MAKE) all
 	$(MAKE) pkgs
 	ROOT=$(CURDIR) BUILD=$(BUILD) STATE=$(STATE) PORT=$(PORT) \
-		exec scripts/run.sh
+		METRICS_PORT=$(METRICS_PORT) exec scripts/run.sh
 
 # Build the bundled package set; the out-links in $(BUILD)/pkgs are its GC
 # roots. Fast when already built (Nix only checks the store).

@@ -265,6 +265,10 @@ IndexEntry assemble_image(Storage& storage, CollectionLock& lock,
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - started)
                   .count();
+    if (options.counts != nullptr) {
+        options.counts->layers_built = plan.to_build.size();
+        options.counts->layers_cached = layers.size() - plan.to_build.size();
+    }
     log::info("image assembled", {{"image", request.name + ":" + request.tag},
                                   {"layers", layers.size() + 1},
                                   {"built", plan.to_build.size()},

@@ -1,6 +1,9 @@
 #include "queue/nix_builder.h"
 
 #include "base/log.h"
+#include "queue/metrics.h"
+
+#include <chrono>
 
 #include <memory>
 
@@ -38,7 +41,12 @@ queue::Builder make_nix_builder(NixBuilderOptions options, Storage& storage,
                                      const queue::BuildContext& context) {
         const NixBuilderOptions& o = *shared;
         queue::BuildOutcome out;
+        auto nix_started = std::chrono::steady_clock::now();
         ResolveResult r = resolve_image(o.source, request, o.nix);
+        queue::metrics().nix_finished(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                          nix_started)
+                .count());
         switch (r.status) {
         case ResolveResult::Status::ok: {
             AssembleOptions a;
@@ -46,8 +54,11 @@ queue::Builder make_nix_builder(NixBuilderOptions options, Storage& storage,
             a.popularity = &o.popularity;
             a.threads = o.threads;
             a.expires = context.expires;
+            AssembleCounts counts;
+            a.counts = &counts;
             // `r` and its GC roots live until assembly has read the store.
             assemble_image(storage, lock, request, r.closure, a);
+            queue::metrics().layers(counts.layers_built, counts.layers_cached);
             out.status = queue::BuildOutcome::Status::ok;
             break;
         }
