@@ -19,8 +19,8 @@ Nixery::Test::need(-x '/usr/bin/prometheus' && -x '/usr/bin/promtool',
 my $t = Nixery::Test->new;
 my $dir = $t->dir;
 my $port = $t->port;
-my $helper_port = Nixery::Test::free_port();
-my $run = Nixery::Run->start($t, env => { METRICS_PORT => $helper_port });
+my $run = Nixery::Run->start($t);
+my $helper_port = $run->metrics_port;
 
 # What each exposes; promtool's linter accepts it (names, units, _total,
 # HELP and TYPE).
