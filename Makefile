@@ -26,6 +26,8 @@ endif
 MODULE := $(BUILD)/nginx/ngx_http_nixery_module.so
 JOBS ?= $(shell nproc)
 PORT ?= 8080
+# The helper's Prometheus metrics under `make run` (default: PORT + 1).
+METRICS_PORT ?=
 STATE ?= $(CURDIR)/var
 
 # The bundled package set (nix/pkgs, docs/package-set.md) copies these
@@ -35,10 +37,11 @@ BUNDLED_DEBIAN_PACKAGES := hello bash coreutils moreutils nano git htop \
 	ca-certificates netbase ncurses-base
 # Ceph's RADOS Gateway (radosgw, ceph-*) is a real S3 server for the bucket
 # tests (t/lib/Nixery/Bucket.pm); iproute2 makes their network namespaces
-# (t/lib/Nixery/Netns.pm); time measures peak memory (t/620). clang and
-# libclang-rt-14-dev (libFuzzer's runtime) build the fuzzers (fuzz/). t/050
-# needs node and npm, which these machines have (it installs Debian's when
-# they are missing).
+# (t/lib/Nixery/Netns.pm); time measures peak memory (t/620); prometheus
+# (with promtool) scrapes `make run` in t/650. clang and libclang-rt-14-dev
+# (libFuzzer's runtime) build the fuzzers (fuzz/). t/050 needs node and
+# npm, which these machines have (it installs Debian's when they are
+# missing).
 DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	libarchive-dev zlib1g-dev libssl-dev libdeflate-dev libzstd-dev \
 	libisal-dev isal libgtest-dev libgmock-dev libbenchmark-dev \
@@ -46,7 +49,7 @@ DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	podman runc containerd busybox-static wrk clang-format clang-tidy \
 	cmake g++ make perl libjson-pp-perl curl python3 pigz openssl valgrind \
 	radosgw ceph-mon ceph-osd ceph-common libcurl4-openssl-dev libxml2-dev \
-	iproute2 time qemu-user-static \
+	iproute2 time qemu-user-static prometheus \
 	clang libclang-rt-14-dev \
 	debhelper dpkg-dev lintian \
 	$(BUNDLED_DEBIAN_PACKAGES)
@@ -186,7 +189,7 @@ run: deps
 	$(MAKE) all
 	$(MAKE) pkgs
 	ROOT=$(CURDIR) BUILD=$(BUILD) STATE=$(STATE) PORT=$(PORT) \
-		exec scripts/run.sh
+		METRICS_PORT=$(METRICS_PORT) exec scripts/run.sh
 
 # Build the bundled package set for x86_64-linux and aarch64-linux; the
 # out-links in $(BUILD)/pkgs (result*, aarch64*) are its GC roots. Fast

@@ -55,8 +55,9 @@ ngx_command_t commands[] = {
      NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("nixery_rejected"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
      set_rejected, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
-    {ngx_string("nixery_status"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
-     nixery::set_status, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    {ngx_string("nixery_status"),
+     NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS | NGX_CONF_TAKE1, nixery::set_status,
+     NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("nixery_storage"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
          NGX_CONF_TAKE1,
@@ -160,6 +161,9 @@ ngx_int_t preconfiguration(ngx_conf_t* cf) noexcept
 
 ngx_int_t postconfiguration(ngx_conf_t* cf) noexcept
 {
+    if (nixery::stats_init_log_phase(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
     return nixery::bucket_init_filters(cf);
 }
 
@@ -319,11 +323,13 @@ try {
         return rc;
     }
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
+        nixery::stat_route_refused();
         return nixery::send_error(r, nixery::ErrorCode::unsupported,
                                   "this registry is read-only: only GET and "
                                   "HEAD are served");
     }
     nixery::Route route = nixery::parse_route(request_path(r));
+    nixery::stat_route(route.kind);
     switch (route.kind) {
     case nixery::RouteKind::base:
         return nixery::send_json(r, NGX_HTTP_OK, "{}\n");

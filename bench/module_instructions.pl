@@ -11,13 +11,18 @@ my $seconds = $ENV{BENCH_SECONDS} // 5;
 my $accept = 'Accept: application/vnd.docker.distribution.manifest.v2+json';
 
 # One nginx (master_process off, so callgrind sees the worker) under
-# callgrind; returns user-space instructions per request for $which.
+# callgrind; returns user-space instructions per request for $which
+# ('module', 'static', or 'metrics': the module with a `nixery_status
+# prometheus` location, so that every request is counted).
 sub per_request {
     my ($which) = @_;
     my $t = Nixery::Test->new;
     my ($fx, $img) = add_bench_image($t->storage);
     my $conf = $t->http_conf(bench_conf());
     $conf =~ s/master_process on;/master_process off;/;
+    $conf =~ s{(location /static/)}
+        {location = /metrics { nixery_status prometheus; }\n        $1}
+        if $which eq 'metrics';
     $t->write_config($conf);
     my $out = tempdir(CLEANUP => 1) . "/callgrind.out";
     my $pid = fork() // die "fork: $!";
@@ -28,7 +33,7 @@ sub per_request {
         exit 127;
     }
     $t->wait_port($t->port, 60) or die "nginx under valgrind did not start\n";
-    my $path = $which eq 'module' ? '/v2/shell/hello/manifests/latest'
+    my $path = $which ne 'static' ? '/v2/shell/hello/manifests/latest'
         : '/static/' . $fx->manifest_path('docker', $img->{docker}{hex});
     my $url = 'http://127.0.0.1:' . $t->port . $path;
     system("wrk -t1 -c1 -d1s -H '$accept' '$url' > /dev/null");  # warm up
@@ -46,9 +51,12 @@ sub per_request {
 }
 
 my $module = per_request('module');
+my $metrics = per_request('metrics');
 my $static = per_request('static');
 printf "module instructions: cached manifest by tag %.0f, static file %.0f "
     . "per request; ratio %.3f (target >= 0.9)\n",
     $module, $static, $static / $module;
-ok($module > 0 && $static > 0, 'both paths measured');
+printf "with metrics (nixery_status prometheus): %.0f per request, "
+    . "%+.0f for counting\n", $metrics, $metrics - $module;
+ok($module > 0 && $static > 0 && $metrics > 0, 'every path measured');
 done_testing;

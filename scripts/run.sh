@@ -4,7 +4,9 @@
 # all three, in order: nginx, then the helper, then Redis.
 #
 # Environment (set by the Makefile): ROOT (the checkout), BUILD (the build
-# tree), STATE (all state; created), PORT (default 8080). The package source
+# tree), STATE (all state; created), PORT (default 8080), METRICS_PORT
+# (the helper's Prometheus metrics on 127.0.0.1; default PORT + 1; nginx's
+# are on PORT at /metrics). The package source
 # is Nixery's: NIXERY_CHANNEL, NIXERY_PKGS_REPO or NIXERY_PKGS_PATH; when
 # none is set, the bundled package set ($ROOT/nix/pkgs). Extra helper flags
 # may be given in NIXERY_HELPER_FLAGS (e.g. "--concurrency 2"). Images are
@@ -29,6 +31,7 @@
 set -euo pipefail
 
 ROOT=${ROOT:?} BUILD=${BUILD:?} STATE=${STATE:?} PORT=${PORT:-8080}
+METRICS_PORT=${METRICS_PORT:-}
 HELPER=$BUILD/cmake/helper/nixery-helper
 MODULE=$BUILD/nginx/ngx_http_nixery_module.so
 export NIX_CONFIG=${NIX_CONFIG:-$'sandbox = false\nbuild-users-group =\nsubstituters =\n'}
@@ -44,6 +47,10 @@ for f in "$HELPER" "$MODULE"; do
 done
 case $PORT in
     '' | *[!0-9]*) die "PORT must be a number, not '$PORT'" ;;
+esac
+METRICS_PORT=${METRICS_PORT:-$((PORT + 1))}
+case $METRICS_PORT in
+    *[!0-9]*) die "METRICS_PORT must be a number, not '$METRICS_PORT'" ;;
 esac
 
 mkdir -p "$STATE"
@@ -110,6 +117,9 @@ start() {
 
 if (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null; then
     die "127.0.0.1:$PORT is in use: choose another port (make run PORT=...)"
+fi
+if (exec 3<> "/dev/tcp/127.0.0.1/$METRICS_PORT") 2> /dev/null; then
+    die "127.0.0.1:$METRICS_PORT is in use: choose another port (make run METRICS_PORT=...)"
 fi
 
 "$ROOT/scripts/render-site.sh" "127.0.0.1:$PORT" > "$STATE/www/index.html"
@@ -214,7 +224,8 @@ case ${NIXERY_STORAGE_BACKEND:-filesystem} in
 esac
 TMPDIR=$STATE/tmp start helper "$HELPER" --redis "unix:$SOCK" \
     "${storage_flags[@]}" --nix-dir "$ROOT/nix" \
-    --popularity "$ROOT/nix/popularity.json" ${NIXERY_HELPER_FLAGS:-} \
+    --popularity "$ROOT/nix/popularity.json" \
+    --metrics-listen "127.0.0.1:$METRICS_PORT" ${NIXERY_HELPER_FLAGS:-} \
     2> >(tee -i -a "$STATE/logs/helper.log" >&2)
 
 # As root, nginx's workers would run as nobody, who can reach neither the
@@ -239,6 +250,7 @@ for _ in $(seq 200); do
 done
 log "ready: podman pull --tls-verify=false 127.0.0.1:$PORT/shell/git/htop"
 log "      front page: http://127.0.0.1:$PORT/   logs: $STATE/logs/"
+log "      metrics: http://127.0.0.1:$PORT/metrics (nginx), http://127.0.0.1:$METRICS_PORT/metrics (helper)"
 
 # Stop everything when any of the three exits.
 wait -n "${pids[@]}" || true

@@ -26,6 +26,7 @@ my $conf = $t->registry_conf(
         error_page 400 414 494 /.nixery-rejected;
         location = /.nixery-rejected { internal; nixery_rejected; }
         location = /status { nixery_status; }
+        location = /metrics { nixery_status prometheus; }
 SERVER
 $t->write_config($conf);
 $t->run;
@@ -71,6 +72,39 @@ $s = status();
 is($s->{tag_hits}, 1, 'one answered from storage');
 is($s->{failed}, 1, 'one build error');
 is($s->{rejected}, 1, 'one rejected');
+is($t->http(POST => '/v2/')->{status}, 405, 'POST to the registry: 405');
+
+# The same counters for Prometheus, plus requests by route and responses
+# by code (counted at the log phase: after the response went out).
+sub prom {
+    my $r = $t->http(GET => '/metrics');
+    return { map { /^(\S+) (-?\d+)$/ ? ($1 => $2) : () } split /\n/, $r->{body} };
+}
+my $m = Nixery::Test::poll(10, \&prom,
+    sub { ($_[0]{'nixery_responses_total{code="405"}'} // 0) == 1 });
+my $p = $t->http(GET => '/metrics');
+like($p->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4},
+    'prometheus: the text format 0.0.4');
+like($p->{body}, qr/^# TYPE nixery_tag_hits_total counter$/m,
+    'prometheus: TYPE lines');
+$s = status();
+is($m->{nixery_tag_hits_total}, $s->{tag_hits}, 'prometheus: tag hits');
+is($m->{nixery_tag_misses_total}, $s->{tag_misses}, 'prometheus: misses');
+is($m->{'nixery_waits_ended_total{result="built"}'}, 5,
+    'prometheus: waits ended with the image');
+is($m->{'nixery_waits_ended_total{result="failed"}'}, 1,
+    'prometheus: waits ended with the build error');
+is($m->{nixery_rejected_requests_total}, 1, 'prometheus: rejected');
+is($m->{nixery_redis_connected_workers}, 2, 'prometheus: workers with Redis');
+is($m->{'nixery_requests_total{route="manifest_by_tag"}'}, 7,
+    'prometheus: 7 manifests by tag routed');
+is($m->{'nixery_requests_total{route="refused"}'}, 1,
+    'prometheus: the POST refused before routing');
+is($m->{'nixery_responses_total{code="200"}'}, 6, 'prometheus: six 200s');
+is($m->{'nixery_responses_total{code="500"}'}, 1, 'prometheus: one 500');
+is($m->{'nixery_responses_total{code="405"}'}, 1, 'prometheus: one 405');
+is($m->{'nixery_responses_total{code="400"}'}, 0,
+    'prometheus: the rejection is not a nixery location\'s response');
 
 # No helper: the wait timeout.
 $t->stop('helper');
@@ -112,6 +146,10 @@ my ($rc, $out) = conf_test(
     server => "        location = /s { nixery_status; nixery_status; }\n");
 isnt($rc, 0, 'nixery_status twice in a location: refused');
 like($out, qr/"nixery_status" directive is duplicate/, 'and says so');
+($rc, $out) = conf_test(
+    server => "        location = /s { nixery_status yaml; }\n");
+like($out, qr/"nixery_status" takes "json" or "prometheus", not "yaml"/,
+    'nixery_status with an unknown format: refused');
 ($rc, $out) = conf_test(location => "            nixery_status;\n");
 like($out, qr/"nixery_status" directive is duplicate, or the location has a content handler/,
     'nixery_status where nixery already answers: refused');

@@ -10,6 +10,8 @@
 #include "nix/package_source.h"
 #include "queue/builder.h"
 #include "queue/daemon.h"
+#include "queue/metrics.h"
+#include "queue/metrics_server.h"
 #include "queue/nix_builder.h"
 #include "queue/redis.h"
 
@@ -18,6 +20,7 @@
 #include <cstring>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <pthread.h>
 #include <string>
 #include <unistd.h>
@@ -38,6 +41,7 @@ struct HelperFlags {
     std::string fake_builder;
     std::chrono::milliseconds fake_delay{0};
     std::vector<Arch> platforms{Arch::amd64};
+    std::string metrics_listen;
 };
 
 HelperFlags parse_flags(int argc, char** argv)
@@ -99,6 +103,9 @@ HelperFlags parse_flags(int argc, char** argv)
                 "attempts before a job is abandoned (default 3)")
         .text("--helper-id", &d.helper_id, "ID",
               "consumer name (default <host>-<pid>)")
+        .text("--metrics-listen", &f.metrics_listen, "ADDR:PORT",
+              "serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+              "(default: none)")
         .text("--fake-builder", &f.fake_builder, "DIR",
               "TEST AID: publish a made-up image instead of\n"
               "running Nix")
@@ -164,7 +171,8 @@ queue::Builder make_builder(HelperFlags& f, Storage& storage,
 // Runs the daemon until SIGTERM or SIGINT; a second signal hands the
 // running builds back instead of waiting for them.
 int run_until_signalled(queue::DaemonOptions options, Storage& storage,
-                        queue::Builder builder)
+                        queue::Builder builder,
+                        queue::MetricsServer* metrics_server)
 {
     // Signals are taken synchronously by the main thread only.
     sigset_t set;
@@ -176,6 +184,9 @@ int run_until_signalled(queue::DaemonOptions options, Storage& storage,
 
     queue::Daemon daemon(std::move(options), storage, std::move(builder));
     daemon.start();
+    if (metrics_server != nullptr) {
+        metrics_server->start();
+    }
 
     int sig = 0;
     sigwait(&set, &sig);
@@ -217,7 +228,31 @@ int main(int argc, char** argv)
     }
     log::info("storage",
               {{"storage", storage->describe()}, {"lock", lock->describe()}});
-    queue::Builder builder = make_builder(flags, *storage, *lock);
-    return run_until_signalled(std::move(flags.daemon), *storage,
-                               std::move(builder));
+    // What the builders and the daemon write is counted (bytes written).
+    std::unique_ptr<Storage> metered = queue::metered_storage(*storage);
+    std::unique_ptr<queue::MetricsServer> metrics_server;
+    if (!flags.metrics_listen.empty()) {
+        std::string redis = flags.daemon.redis;
+        try {
+            // Bound before any build starts: a taken port is a startup
+            // error, not a silent lack of metrics.
+            metrics_server = std::make_unique<queue::MetricsServer>(
+                flags.metrics_listen, [redis] {
+                    std::optional<queue::QueueState> state;
+                    try {
+                        state = queue::read_queue_state(redis);
+                    } catch (const std::exception& e) {
+                        log::warn("metrics: queue state unreadable",
+                                  {{"error", e.what()}});
+                    }
+                    return queue::metrics().render(state);
+                });
+        } catch (const std::exception& e) {
+            std::cerr << "nixery-helper: " << e.what() << "\n";
+            return 2;
+        }
+    }
+    queue::Builder builder = make_builder(flags, *metered, *lock);
+    return run_until_signalled(std::move(flags.daemon), *metered,
+                               std::move(builder), metrics_server.get());
 }

@@ -264,6 +264,11 @@ IndexEntry assemble_held(Storage& storage, const LockHold& held,
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - started)
                   .count();
+    if (options.counts != nullptr) {
+        // Summed over the platforms of assemble_platforms().
+        options.counts->layers_built += plan.to_build.size();
+        options.counts->layers_cached += layers.size() - plan.to_build.size();
+    }
     log::info("image assembled", {{"image", request.name + ":" + request.tag},
                                   {"arch", arch_name(request.arch)},
                                   {"layers", layers.size() + 1},

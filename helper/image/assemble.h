@@ -25,6 +25,14 @@
 
 namespace nixery {
 
+// What an assembly did, for the helper's metrics: store-path layers built
+// now and taken from the layer cache (the symlink layer is always built
+// and counts in neither).
+struct AssembleCounts {
+    std::size_t layers_built = 0;
+    std::size_t layers_cached = 0;
+};
+
 struct AssembleOptions {
     // Where store paths are read from on disk: "<store_prefix><path>".
     // Empty for the real /nix/store; tests point it at a temp tree.
@@ -34,6 +42,8 @@ struct AssembleOptions {
     unsigned threads = 0; // 0: one per core
     // Unix time when the index entry expires; 0 = never (pinned sources).
     std::int64_t expires = 0;
+    // Filled in once the image is published, when set.
+    AssembleCounts* counts = nullptr;
 };
 
 // Assemble and publish into `storage`, holding `lock` shared from the

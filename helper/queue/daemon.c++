@@ -1,6 +1,7 @@
 #include "queue/daemon.h"
 
 #include "base/log.h"
+#include "queue/metrics.h"
 #include "queue_schema.h"
 #include "storage_layout.h"
 
@@ -309,6 +310,7 @@ void Daemon::process(RedisClient& redis, const Entry& entry)
     std::optional<Job> job = parse_job(entry.job_text);
     if (!job) {
         log::error("malformed job dropped", {{"job", entry.id}});
+        metrics().job_done("malformed");
         redis.checked({"XACK", std::string(jobs_stream),
                        std::string(helpers_group), entry.id});
         redis.checked({"XDEL", std::string(jobs_stream), entry.id});
@@ -322,6 +324,7 @@ void Daemon::process(RedisClient& redis, const Entry& entry)
          std::to_string(std::max<long long>(v.ttl.count(), 1)),
          std::string(done_channel), std::string(helpers_group), entry.id});
     ++jobs_done_;
+    metrics().job_done(v.outcome);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   Clock::now() - started)
                   .count();
@@ -384,6 +387,8 @@ Daemon::Verdict Daemon::build(RedisClient& redis, const Entry& entry,
                {"key", job.key},
                {"queued_ms", unix_now_ms() - job.enqueued_ms}});
     BuildOutcome built;
+    metrics().build_started();
+    auto started = Clock::now();
     try {
         built = builder_(request, context);
     } catch (const std::exception& e) {
@@ -391,6 +396,8 @@ Daemon::Verdict Daemon::build(RedisClient& redis, const Entry& entry,
         built.message = "image build failed";
         built.detail = e.what();
     }
+    metrics().build_finished(
+        std::chrono::duration<double>(Clock::now() - started).count());
     switch (built.status) {
     case BuildOutcome::Status::ok:
         return {"built", ok_result(job.key)};

@@ -2,6 +2,9 @@
 
 #include "base/log.h"
 #include "image/image_index.h"
+#include "queue/metrics.h"
+
+#include <chrono>
 
 #include <ctime>
 #include <memory>
@@ -122,6 +125,18 @@ queue::Builder make_nix_builder(NixBuilderOptions options, Storage& storage,
         a.popularity = &o.popularity;
         a.threads = o.threads;
         a.expires = context.expires;
+        AssembleCounts counts;
+        a.counts = &counts;
+        // Nix's share of the build, for the helper's metrics.
+        auto resolve = [&](const ImageRequest& platform_request) {
+            auto started = std::chrono::steady_clock::now();
+            ResolveResult r = resolve_image(o.source, platform_request, o.nix);
+            queue::metrics().nix_finished(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                              started)
+                    .count());
+            return r;
+        };
         auto not_built = [&](const queue::BuildOutcome& out,
                              const ResolveResult& r, Arch arch) {
             log::info("image not built", {{"job", context.job_id},
@@ -133,13 +148,14 @@ queue::Builder make_nix_builder(NixBuilderOptions options, Storage& storage,
         };
         // `arm64/...` names, and single-platform helpers: one image.
         if (o.platforms.size() < 2 || request.arch != o.platforms.front()) {
-            ResolveResult r = resolve_image(o.source, request, o.nix);
+            ResolveResult r = resolve(request);
             if (r.status != ResolveResult::Status::ok) {
                 return not_built(failed_outcome(r, request.tag), r,
                                  request.arch);
             }
             // `r` and its GC roots live until assembly has read the store.
             assemble_image(storage, lock, request, r.closure, a);
+            queue::metrics().layers(counts.layers_built, counts.layers_cached);
             return queue::BuildOutcome{};
         }
         // Every platform resolved first (their GC roots held in `resolved`
@@ -156,8 +172,8 @@ queue::Builder make_nix_builder(NixBuilderOptions options, Storage& storage,
                 b.stored = stored_image(storage, platform_request);
             }
             if (!b.stored) {
-                auto r = std::make_unique<ResolveResult>(
-                    resolve_image(o.source, platform_request, o.nix));
+                auto r =
+                    std::make_unique<ResolveResult>(resolve(platform_request));
                 if (r->status != ResolveResult::Status::ok) {
                     if (arch == request.arch || !left_out(*r)) {
                         return not_built(failed_outcome(*r, request.tag), *r,
@@ -177,6 +193,7 @@ queue::Builder make_nix_builder(NixBuilderOptions options, Storage& storage,
             builds.push_back(std::move(b));
         }
         assemble_platforms(storage, lock, request, builds, a);
+        queue::metrics().layers(counts.layers_built, counts.layers_cached);
         return queue::BuildOutcome{};
     };
 }

@@ -1,9 +1,13 @@
 // Registry counters shared by every worker, and `nixery_status`, which
-// serves them as JSON:
+// serves them as JSON (the default) or in Prometheus's text format:
 //
 //     {"tag_hits":..,"tag_misses":..,"waiting":..,"waited":..,"built":..,
 //      "failed":..,"timed_out":..,"unavailable":..,"rejected":..,
 //      "queue_full":..,"redis_workers":..}
+//
+// The Prometheus rendering (`nixery_status prometheus;`) has the same
+// counters under conventional names plus the registry's requests by route
+// and its responses by status code (docs/operations.md, "Metrics").
 //
 // They live in one small shared memory zone ("nixery_status"), made when a
 // `nixery_status` location is configured; without one, counting is a
@@ -12,6 +16,8 @@
 #pragma once
 
 #include "ngx/ngx.h"
+
+#include "routes.h"
 
 #include <cstdint>
 
@@ -34,8 +40,17 @@ enum class Stat : unsigned {
 
 void stat_add(Stat s, std::int64_t delta = 1) noexcept;
 
-// The `nixery_status` directive (location): makes the zone and sets the
-// location's handler.
+// A request the registry's content handler routed (`refused`: a method
+// other than GET and HEAD, answered before routing).
+void stat_route(RouteKind kind) noexcept;
+void stat_route_refused() noexcept;
+
+// The `nixery_status [json | prometheus]` directive (location): makes the
+// zone and sets the location's handler.
 char* set_status(ngx_conf_t* cf, ngx_command_t* cmd, void* conf) noexcept;
+
+// postconfiguration: the log-phase handler that counts the responses of
+// `nixery` locations by status code (a no-op without the zone).
+ngx_int_t stats_init_log_phase(ngx_conf_t* cf) noexcept;
 
 } // namespace nixery

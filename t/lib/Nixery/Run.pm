@@ -7,6 +7,7 @@
 #     my $run = Nixery::Run->start($t);        # returns once it is ready
 #     ... real clients against 127.0.0.1:$t->port ...
 #     $run->jobs;                              # jobs the helper finished
+#     $run->metrics_port;                      # the helper's /metrics
 #     is($run->stop('TERM'), 0, 'stopped');    # and every process is gone
 #     $t->done;                                # checks logs/error.log
 package Nixery::Run;
@@ -30,6 +31,10 @@ sub start {
     my $self = bless { t => $t }, $class;
     my $log = $t->dir . '/logs/run.log';
     my $port = $t->port; # chosen here, not in the child
+    # The helper's metrics port: a free one (run.sh's default, PORT + 1,
+    # may be taken by another test's server).
+    $self->{metrics_port} = $opt{env}{METRICS_PORT}
+        // Nixery::Test::free_port();
     # A restart appends to the same log: look only at what follows.
     my $offset = length($t->read_file('logs/run.log') // '');
     my $pid = fork() // croak "fork: $!";
@@ -39,6 +44,7 @@ sub start {
         $ENV{BUILD} = $Nixery::Test::BUILD;
         $ENV{STATE} = $t->dir;
         $ENV{PORT} = $port;
+        $ENV{METRICS_PORT} = $self->{metrics_port};
         delete @ENV{qw(NIXERY_CHANNEL NIXERY_PKGS_REPO NIXERY_PKGS_PATH)};
         $ENV{$_} = $opt{env}{$_} for keys %{ $opt{env} // {} };
         open STDOUT, '>>', $log;
@@ -75,6 +81,9 @@ sub start {
 }
 
 sub pid { $_[0]{pid} }
+
+# Where the helper serves its Prometheus metrics (127.0.0.1).
+sub metrics_port { $_[0]{metrics_port} }
 
 # name => pid of redis, helper, nginx (the master) and nginx-worker-N.
 sub processes {
