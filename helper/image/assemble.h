@@ -27,7 +27,8 @@ namespace nixery {
 
 // What an assembly did, for the helper's metrics: store-path layers built
 // now and taken from the layer cache (the symlink layer is always built
-// and counts in neither).
+// and counts in neither). Each image assembled adds to them (every platform
+// of assemble_platforms()).
 struct AssembleCounts {
     std::size_t layers_built = 0;
     std::size_t layers_cached = 0;
