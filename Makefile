@@ -23,7 +23,8 @@ BUNDLED_DEBIAN_PACKAGES := hello bash coreutils moreutils nano git htop \
 	ca-certificates netbase ncurses-base
 # Ceph's RADOS Gateway (radosgw, ceph-*) is a real S3 server for the bucket
 # tests (t/lib/Nixery/Bucket.pm); iproute2 makes their network namespaces
-# (t/lib/Nixery/Netns.pm); time measures peak memory (t/620). t/050 needs
+# (t/lib/Nixery/Netns.pm); time measures peak memory (t/620); chromium
+# loads the build page headless (t/495). t/050 needs
 # node and npm, which these machines have (it installs Debian's when they
 # are missing).
 DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
@@ -33,7 +34,7 @@ DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	podman runc containerd busybox-static wrk clang-format clang-tidy \
 	cmake g++ make perl libjson-pp-perl curl python3 pigz openssl valgrind \
 	radosgw ceph-mon ceph-osd ceph-common libcurl4-openssl-dev libxml2-dev \
-	iproute2 time \
+	iproute2 time chromium \
 	$(BUNDLED_DEBIAN_PACKAGES)
 
 BUNDLED_PKGS := hello bash bashInteractive coreutils moreutils nano git htop \

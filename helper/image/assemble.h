@@ -17,7 +17,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 
 namespace nixery {
 
@@ -30,6 +32,13 @@ struct AssembleOptions {
     unsigned threads = 0; // 0: one per core
     // Unix time when the index entry expires; 0 = never (pinned sources).
     std::int64_t expires = 0;
+    // Told "building" with the layer being built (from 1) of how many this
+    // image needs built (its uncached store-path layers and the symlink
+    // layer), then "publishing". Called from several threads; may be
+    // empty.
+    std::function<void(std::string_view phase, std::size_t layer,
+                       std::size_t layers)>
+        progress;
 };
 
 // Assemble and publish into `storage`, holding `lock` shared from the

@@ -46,6 +46,7 @@ queue::Builder make_nix_builder(NixBuilderOptions options, Storage& storage,
             a.popularity = &o.popularity;
             a.threads = o.threads;
             a.expires = context.expires;
+            a.progress = context.progress;
             // `r` and its GC roots live until assembly has read the store.
             assemble_image(storage, lock, request, r.closure, a);
             out.status = queue::BuildOutcome::Status::ok;
