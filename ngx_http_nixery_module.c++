@@ -9,6 +9,7 @@
 #include "ngx/ngx.h"
 
 #include "ngx/bucket.h"
+#include "ngx/builds.h"
 #include "ngx/module.h"
 #include "ngx/response.h"
 #include "ngx/serve.h"
@@ -58,6 +59,8 @@ ngx_command_t commands[] = {
     {ngx_string("nixery_status"),
      NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS | NGX_CONF_TAKE1, nixery::set_status,
      NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    {ngx_string("nixery_builds"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+     nixery::set_builds, NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("nixery_storage"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
          NGX_CONF_TAKE1,
@@ -178,11 +181,17 @@ void* create_main_conf(ngx_conf_t* cf) noexcept
     return conf;
 }
 
-char* init_main_conf(ngx_conf_t*, void* conf) noexcept
+char* init_main_conf(ngx_conf_t* cf, void* conf) noexcept
 {
     auto* main = static_cast<MainConf*>(conf);
     nixery::index_cache_conf_init(&main->index_cache);
     nixery::queue_conf_init(&main->queue);
+    if (main->queue.board && main->queue.redis == nullptr) {
+        // The board lives in the build queue's Redis.
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"nixery_builds\" needs \"nixery_redis\"");
+        return static_cast<char*>(NGX_CONF_ERROR);
+    }
     return NGX_CONF_OK;
 }
 

@@ -25,8 +25,8 @@
 #
 # $STATE holds storage/ (images), logs/ (error.log, access.log, helper.log,
 # redis.log), redis/ (the socket), nginx/ (config, pid, temp files), www/
-# (the front page), tmp/ (the helper's GC roots) and pids/ (one file per
-# process, for tests and scripts).
+# (the front page and the build page), tmp/ (the helper's GC roots) and
+# pids/ (one file per process, for tests and scripts).
 # shellcheck disable=SC2317 # stop_all and signal_and_wait run from traps
 set -euo pipefail
 
@@ -123,6 +123,8 @@ if (exec 3<> "/dev/tcp/127.0.0.1/$METRICS_PORT") 2> /dev/null; then
 fi
 
 "$ROOT/scripts/render-site.sh" "127.0.0.1:$PORT" > "$STATE/www/index.html"
+# The build page, which reads /nixery-builds (nixery_builds).
+cp "$ROOT/www/builds.html" "$STATE/www/builds.html"
 
 # Writes bucket-http.conf and bucket-server.conf for nginx (empty for the
 # filesystem), and the credentials file nginx reads.

@@ -163,6 +163,16 @@ BlobInfo build_layers(Storage& storage, const std::vector<Layer>& layers,
         std::min<std::size_t>(threads, plan.to_build.size()));
     std::atomic<std::size_t> next{0};
     FirstError error;
+    // The symlink layer is one of the layers built.
+    const std::size_t total = plan.to_build.size() + 1;
+    std::atomic<std::size_t> done{0};
+    auto report = [&] {
+        if (options.progress) {
+            options.progress("building", std::min(done.load() + 1, total),
+                             total);
+        }
+    };
+    report();
     auto worker = [&] {
         for (;;) {
             std::size_t k = next.fetch_add(1);
@@ -180,6 +190,8 @@ BlobInfo build_layers(Storage& storage, const std::vector<Layer>& layers,
                                            {"paths", layers[i].paths.size()},
                                            {"size", b.size}});
                 plan.blobs[i] = std::move(b);
+                ++done;
+                report();
             } catch (...) {
                 error.record(std::current_exception());
             }
@@ -259,6 +271,9 @@ IndexEntry assemble_held(Storage& storage, const LockHold& held,
         group_layers(closure, options.popularity, options.layer_budget);
     LayerPlan plan = plan_layers(storage, layers);
     BlobInfo symlinks = build_layers(storage, layers, plan, closure, options);
+    if (options.progress) {
+        options.progress("publishing", 0, 0);
+    }
     IndexEntry entry = publish_image(storage, held, request, closure, layers,
                                      plan, symlinks, options, write_index);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(

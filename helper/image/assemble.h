@@ -19,8 +19,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace nixery {
@@ -45,6 +47,13 @@ struct AssembleOptions {
     std::int64_t expires = 0;
     // Filled in once the image is published, when set.
     AssembleCounts* counts = nullptr;
+    // Told "building" with the layer being built (from 1) of how many this
+    // image needs built (its uncached store-path layers and the symlink
+    // layer), then "publishing". Called from several threads; may be
+    // empty.
+    std::function<void(std::string_view phase, std::size_t layer,
+                       std::size_t layers)>
+        progress;
 };
 
 // Assemble and publish into `storage`, holding `lock` shared from the

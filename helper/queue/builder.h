@@ -12,9 +12,11 @@
 #include "storage/storage.h"
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace nixery::queue {
@@ -36,6 +38,12 @@ struct BuildContext {
     std::string job_id; // the stream entry id, for logs
     // Unix time at which the index entry expires; 0 = never (pinned).
     std::int64_t expires = 0;
+    // Reports the build's phase for the build page (progress.h): "building"
+    // layer `layer` of `layers`, then "publishing". May be empty; called
+    // from any thread.
+    std::function<void(std::string_view phase, std::size_t layer,
+                       std::size_t layers)>
+        progress;
 };
 
 // Builds and publishes one image. May throw: the daemon turns an exception

@@ -108,6 +108,8 @@ Daemon::Daemon(DaemonOptions options, Storage& storage, Builder builder)
     if (!options_.pinned) {
         options_.pinned = [](const std::string&) { return false; };
     }
+    board_ = std::make_unique<ProgressBoard>(options_.redis, options_.helper_id,
+                                             options_.heartbeat);
 }
 
 Daemon::~Daemon()
@@ -316,7 +318,12 @@ void Daemon::process(RedisClient& redis, const Entry& entry)
         redis.checked({"XDEL", std::string(jobs_stream), entry.id});
         return;
     }
+    std::int64_t started_ms = unix_now_ms();
     Verdict v = judge(redis, entry, *job);
+    if (v.outcome == "failed" || v.outcome == "unavailable" ||
+        v.outcome == "abandoned") {
+        board_->failed(*job, v.result, started_ms);
+    }
     std::string text = format_result(v.result);
     Reply r = redis.checked(
         {"EVAL", std::string(complete_script), "3", result_key(job->key),
@@ -377,15 +384,20 @@ Daemon::Verdict Daemon::judge(RedisClient& redis, const Entry& entry,
 Daemon::Verdict Daemon::build(RedisClient& redis, const Entry& entry,
                               const Job& job, const ImageRequest& request)
 {
-    BuildContext context{entry.id,
-                         options_.pinned(job.tag)
-                             ? 0
-                             : unix_now() + options_.moving_ttl.count()};
+    BuildContext context{
+        entry.id,
+        options_.pinned(job.tag) ? 0 : unix_now() + options_.moving_ttl.count(),
+        {}};
     log::info("build started",
               {{"image", image_name(job)},
                {"job", entry.id},
                {"key", job.key},
                {"queued_ms", unix_now_ms() - job.enqueued_ms}});
+    board_->begin(job);
+    context.progress = [this, &job](std::string_view phase, std::size_t layer,
+                                    std::size_t layers) {
+        board_->phase(job.key, phase, layer, layers);
+    };
     BuildOutcome built;
     metrics().build_started();
     auto started = Clock::now();
@@ -398,6 +410,7 @@ Daemon::Verdict Daemon::build(RedisClient& redis, const Entry& entry,
     }
     metrics().build_finished(
         std::chrono::duration<double>(Clock::now() - started).count());
+    board_->end(job.key);
     switch (built.status) {
     case BuildOutcome::Status::ok:
         return {"built", ok_result(job.key)};
@@ -467,6 +480,7 @@ void Daemon::run_heartbeat() noexcept
                     {"SET", key, value, "EX",
                      std::to_string(options_.heartbeat.count() * 3)});
             }
+            board_->refresh();
             // Keep the jobs we hold from looking abandoned: claiming them
             // again resets their idle time without counting a delivery.
             for (const auto& entry : held) {

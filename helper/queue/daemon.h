@@ -13,6 +13,7 @@
 #pragma once
 
 #include "queue/builder.h"
+#include "queue/progress.h"
 #include "queue/redis.h"
 #include "queue_schema.h"
 #include "storage/storage.h"
@@ -103,6 +104,8 @@ class Daemon {
     // Jobs being built: stream id -> delivery count.
     std::map<std::string, long long> held_;
     std::int64_t started_ = 0;
+    // Builds in flight and failures, for the build page.
+    std::unique_ptr<ProgressBoard> board_;
 };
 
 } // namespace nixery::queue

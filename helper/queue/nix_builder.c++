@@ -125,6 +125,7 @@ queue::Builder make_nix_builder(NixBuilderOptions options, Storage& storage,
         a.popularity = &o.popularity;
         a.threads = o.threads;
         a.expires = context.expires;
+        a.progress = context.progress;
         AssembleCounts counts;
         a.counts = &counts;
         // Nix's share of the build, for the helper's metrics.

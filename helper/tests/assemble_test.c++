@@ -7,6 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
+#include <string>
+#include <vector>
+
 namespace nixery {
 namespace {
 
@@ -174,6 +178,34 @@ TEST_F(Assemble, RecordsLayersInTheCache)
         ASSERT_TRUE(cached.has_value());
         EXPECT_GT(cached->size, 0u);
     }
+}
+
+// The build page's phases: every layer built, counted up to all of them,
+// then publishing; a second assembly finds the store-path layers in the
+// layer cache and builds only the symlink layer.
+TEST_F(Assemble, ReportsLayersThenPublishing)
+{
+    std::mutex m;
+    std::vector<std::string> seen;
+    options.threads = 2;
+    options.progress = [&](std::string_view phase, std::size_t layer,
+                           std::size_t layers) {
+        std::lock_guard lock(m);
+        seen.push_back(std::string(phase) + " " + std::to_string(layer) + "/" +
+                       std::to_string(layers));
+    };
+    assemble(closure);
+    std::size_t n =
+        group_layers(closure, nullptr, options.layer_budget).size() + 1;
+    ASSERT_GE(seen.size(), 2u);
+    EXPECT_EQ(seen.front(), "building 1/" + std::to_string(n));
+    EXPECT_EQ(seen[seen.size() - 2],
+              "building " + std::to_string(n) + "/" + std::to_string(n));
+    EXPECT_EQ(seen.back(), "publishing 0/0");
+    seen.clear();
+    assemble(closure);
+    EXPECT_EQ(seen,
+              (std::vector<std::string>{"building 1/1", "publishing 0/0"}));
 }
 
 TEST_F(Assemble, FailureLeavesNoIndexEntry)

@@ -58,7 +58,7 @@ TEST_F(NixBuilderTest, PublishesTheImage)
     r.name = "app";
     r.tag = "latest";
     r.packages = {"app", "hello"};
-    auto out = build(r, {"1-0", 0});
+    auto out = build(r, {"1-0", 0, {}});
     EXPECT_EQ(out.status, queue::BuildOutcome::Status::ok) << out.detail;
     fs::path index = storage / index_path(canonical_key(r));
     ASSERT_TRUE(fs::exists(index)) << index;
@@ -68,7 +68,7 @@ TEST_F(NixBuilderTest, PublishesTheImage)
 
 TEST_F(NixBuilderTest, UnknownPackages)
 {
-    auto out = build(request("hello/nope"), {"1-0", 0});
+    auto out = build(request("hello/nope"), {"1-0", 0, {}});
     EXPECT_EQ(out.status, queue::BuildOutcome::Status::not_found);
     // cacert and iana-etc are not in the fixture either: all are listed.
     EXPECT_EQ(out.unknown,
@@ -81,7 +81,7 @@ TEST_F(NixBuilderTest, FailuresNameThePackage)
     r.name = "broken";
     r.tag = "latest";
     r.packages = {"broken", "hello"};
-    auto out = build(r, {"1-0", 0});
+    auto out = build(r, {"1-0", 0, {}});
     EXPECT_EQ(out.status, queue::BuildOutcome::Status::failed);
     // A package the set cannot provide: the client's error, 404, with the
     // reason in the message (clients print only that).
@@ -92,7 +92,7 @@ TEST_F(NixBuilderTest, FailuresNameThePackage)
     EXPECT_NE(out.detail.find("marked as broken"), std::string::npos);
 
     r.packages = {"failing"};
-    out = build(r, {"1-0", 0});
+    out = build(r, {"1-0", 0, {}});
     EXPECT_EQ(out.status, queue::BuildOutcome::Status::failed);
     EXPECT_EQ(out.code, ErrorCode::unknown) << "a build failure is ours: 500";
     EXPECT_EQ(out.message, "Nix could not build 'failing'");

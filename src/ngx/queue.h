@@ -40,6 +40,7 @@ struct QueueConf {
     ngx_int_t max_length;     // nixery_queue_max_length (0: no limit)
     ngx_str_t auth_user;      // nixery_redis_auth (empty: no user name)
     ngx_str_t auth_password;  // nixery_redis_auth (empty: no AUTH)
+    ngx_flag_t board;         // a nixery_builds location exists (builds.h)
 };
 
 // Set every field unset (create_main_conf) / apply the defaults

@@ -17,10 +17,12 @@
 #include "errors.h"
 #include "queue_schema.h"
 
+#include <cstdint>
 #include <deque>
 #include <string>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace nixery {
 
@@ -70,6 +72,22 @@ struct Failure {
 
 using KeyTable = std::unordered_map<std::string, KeyEntry>;
 
+// A `nixery_builds` request waiting for the board's read script (builds.h).
+// Lives in the request's pool, inside its cleanup; trivially destructible.
+struct BoardWait {
+    ngx_http_request_t* r;
+    std::uint64_t id; // its entry in Queue::boards_ (0: answered)
+};
+static_assert(std::is_trivially_destructible_v<BoardWait>);
+
+// What a reply on the command connection answers, in the order sent.
+struct Pending {
+    enum class Kind { enqueue, board, ignore };
+    Kind kind;
+    std::string key;      // enqueue: the image's key
+    std::uint64_t id = 0; // board: the BoardWait's id
+};
+
 class Queue final : public RedisHandler {
   public:
     Queue(const QueueConf& conf, ngx_log_t* log);
@@ -87,6 +105,11 @@ class Queue final : public RedisHandler {
     bool starting() const noexcept { return starting_; }
 
     const QueueConf& conf() const noexcept { return conf_; }
+
+    // builds.c++: read the build board for `r` (NGX_DONE: answered later),
+    // and forget a board request that went away.
+    ngx_int_t read_board(ngx_http_request_t* r);
+    void forget_board(BoardWait* w) noexcept;
 
     // queue_waiters.c++
     ngx_int_t park(ngx_http_request_t* r, const ImageRequest& request);
@@ -106,6 +129,12 @@ class Queue final : public RedisHandler {
     void fail_key(const std::string& key, Failure failure) noexcept;
     void fail_all(Failure failure) noexcept;
     static void answer_unsent(ngx_event_t* ev) noexcept;
+    // builds.c++: this worker's waiting clients per image, in Redis.
+    void count_waiters(const std::string& key) noexcept;
+    void count_all_waiters() noexcept;
+    static void flush_waiters(ngx_event_t* ev) noexcept;
+    void on_board_reply(std::uint64_t id, redisReply* reply) noexcept;
+    void fail_boards() noexcept;
 
     // queue_redis.c++
     static void on_ping(ngx_event_t* ev) noexcept;
@@ -133,8 +162,15 @@ class Queue final : public RedisHandler {
     bool starting_ = true;
     bool counted_ready_ = false;
     KeyTable keys_;
-    // The key each enqueue script in flight on cmd_ was sent for, in order.
-    std::deque<std::string> pending_;
+    // What each command in flight on cmd_ was sent for, in order.
+    std::deque<Pending> pending_;
+    // Board requests waiting for their reply, by id.
+    std::unordered_map<std::uint64_t, BoardWait*> boards_;
+    std::uint64_t board_seq_ = 0;
+    // Images whose waiting count changed since the last flush to Redis.
+    std::unordered_set<std::string> waiters_dirty_;
+    ngx_event_t waiters_flush_{};
+    std::string worker_id_; // "<host>-<pid>": this worker's field
     ngx_event_t ping_{};
     ngx_event_t outage_{};
     ngx_event_t unsent_{}; // posted: answer the unsendable keys' waiters

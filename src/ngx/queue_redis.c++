@@ -56,6 +56,9 @@ Queue::Queue(const QueueConf& conf, ngx_log_t* log)
       sub_("subscriber", conf.redis, conf.redis_timeout, *this, log,
            auth_command(conf))
 {
+    worker_id_.assign(reinterpret_cast<char*>(ngx_cycle->hostname.data),
+                      ngx_cycle->hostname.len);
+    worker_id_ += "-" + std::to_string(ngx_pid);
 }
 
 Queue::~Queue()
@@ -68,6 +71,9 @@ Queue::~Queue()
     }
     if (unsent_.posted) {
         ngx_delete_posted_event(&unsent_);
+    }
+    if (waiters_flush_.timer_set) {
+        ngx_del_timer(&waiters_flush_);
     }
     if (counted_ready_) {
         stat_add(Stat::redis_workers, -1);
@@ -90,6 +96,10 @@ void Queue::start() noexcept
     unsent_.handler = answer_unsent;
     unsent_.data = this;
     unsent_.log = log_;
+    waiters_flush_.handler = flush_waiters;
+    waiters_flush_.data = this;
+    waiters_flush_.log = log_;
+    waiters_flush_.cancelable = 1;
 }
 
 // Keep the shared count of workers with Redis up in step.
@@ -122,6 +132,8 @@ void Queue::on_ping(ngx_event_t* ev) noexcept
                           "exception");
         }
     }
+    // Keep this worker's waiting counts from expiring.
+    q->count_all_waiters();
     ngx_add_timer(&q->ping_, ping_interval);
 }
 
@@ -150,7 +162,7 @@ void Queue::send_enqueue(const std::string& key, KeyEntry& entry,
             format_command({"EVAL", queue::enqueue_script, "3", result,
                             inflight, queue::jobs_stream, entry.job, ttl,
                             drop_result ? "drop-result" : "", max});
-        pending_.push_back(key);
+        pending_.push_back({Pending::Kind::enqueue, key});
         entry.sent = true;
         cmd_.send(eval, 1);
     } catch (const std::exception& e) {
@@ -193,6 +205,7 @@ void Queue::became_ready() noexcept
             send_enqueue(key, entry);
         }
     }
+    count_all_waiters();
 }
 
 // Something announced on the channel could not be read, so which image it
@@ -357,8 +370,22 @@ void Queue::on_reply(RedisConn& conn, redisReply* reply)
     if (pending_.empty()) {
         return;
     }
-    std::string key = std::move(pending_.front());
+    Pending p = std::move(pending_.front());
     pending_.pop_front();
+    if (p.kind == Pending::Kind::board) {
+        on_board_reply(p.id, reply);
+        return;
+    }
+    if (p.kind == Pending::Kind::ignore) {
+        if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, log_, 0,
+                          "nixery: counting waiting clients in redis "
+                          "failed: %*s",
+                          reply->len, reply->str);
+        }
+        return;
+    }
+    const std::string& key = p.key;
     try {
         on_enqueue_reply(key, reply);
     } catch (const std::exception& e) {
@@ -394,6 +421,7 @@ void Queue::on_down(RedisConn& conn)
         subscribed_ = false;
     } else {
         pending_.clear();
+        fail_boards();
     }
     starting_ = false;
     count_ready();

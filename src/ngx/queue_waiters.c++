@@ -131,6 +131,7 @@ ngx_int_t Queue::park(ngx_http_request_t* r, const ImageRequest& request)
 
     stat_add(Stat::waiting);
     stat_add(Stat::waited);
+    count_waiters(it->first);
 
     // Notice a client that goes away; write nothing until resumed.
     r->read_event_handler = ngx_http_test_reading;
@@ -169,6 +170,9 @@ void Queue::unlink(Waiter* w) noexcept
     }
     w->prev = w->next = nullptr;
     w->entry = nullptr;
+    if (w->key != nullptr) {
+        count_waiters(*w->key);
+    }
     if (--e->count == 0 && !e->detached) {
         // A lookup by the stored key itself: erase(*w->key) would destroy
         // the string it compares with.
@@ -215,6 +219,7 @@ void Queue::answer_all(KeyTable::iterator it, const queue::Result* result,
         w->entry = &batch;
         w->key = nullptr;
     }
+    count_waiters(it->first);
     keys_.erase(it);
     while (batch.head != nullptr) {
         if (result == nullptr) {
