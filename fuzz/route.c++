@@ -58,6 +58,17 @@ NIXERY_FUZZ_TARGET
                 std::string_view(json_string_value(name)) == r.name);
         break;
     }
+    case RouteKind::referrers:
+        // A sha256 or sha512 digest, whose hex is the reference.
+        require(valid_name(r.name) && !r.reference.empty());
+        require(path.ends_with(r.reference));
+        break;
+    case RouteKind::absent:
+        // A valid route naming nothing: 404 with the reason.
+        require(!r.detail.empty());
+        require(r.error == ErrorCode::manifest_unknown ||
+                r.error == ErrorCode::blob_unknown);
+        break;
     case RouteKind::invalid:
         require(!r.detail.empty());
         require(r.error == ErrorCode::name_invalid ||
