@@ -31,7 +31,9 @@ sub promtool_check {
         "promtool check metrics < '$dir/metrics.txt'");
     is($rc, 0, "promtool check metrics: $what") or diag($out);
 }
-my $nginx = $t->http(GET => '/metrics');
+# The workers connect to Redis just after start: wait for both (up to 10 s).
+my $nginx = Nixery::Test::poll(10, sub { $t->http(GET => '/metrics') },
+    sub { ($_[0]{body} // '') =~ /^nixery_redis_connected_workers 2$/m });
 is($nginx->{status}, 200, 'nginx /metrics: 200');
 like($nginx->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4},
     'nginx: the text format 0.0.4');
