@@ -41,7 +41,9 @@ BUNDLED_DEBIAN_PACKAGES := hello bash coreutils moreutils nano git htop \
 # (with promtool) scrapes `make run` in t/650; chromium loads the build
 # page headless (t/495). clang and libclang-rt-14-dev (libFuzzer's runtime)
 # build the fuzzers (fuzz/). t/050 needs node and npm, which these machines
-# have (it installs Debian's when they are missing).
+# have (it installs Debian's when they are missing). docker.io (a private
+# dockerd) and docker-registry (CNCF distribution, a mirror) pull image
+# indexes in t/525.
 DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	libarchive-dev zlib1g-dev libssl-dev libdeflate-dev libzstd-dev \
 	libisal-dev isal libgtest-dev libgmock-dev libbenchmark-dev \
@@ -49,7 +51,8 @@ DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	podman runc containerd busybox-static wrk clang-format clang-tidy \
 	cmake g++ make perl libjson-pp-perl curl python3 pigz openssl valgrind \
 	radosgw ceph-mon ceph-osd ceph-common libcurl4-openssl-dev libxml2-dev \
-	iproute2 time qemu-user-static prometheus chromium \
+	iproute2 time qemu-user-static prometheus chromium docker.io \
+	docker-registry \
 	clang libclang-rt-14-dev \
 	debhelper dpkg-dev lintian \
 	$(BUNDLED_DEBIAN_PACKAGES)

@@ -5,7 +5,8 @@
 # manifests the amd64 manifest; the lists and every manifest they name are
 # served by digest, with HEAD, Docker-Content-Digest and ETag; `arm64/...`
 # is the arm64 image of the same build; skopeo reads the index and copies
-# the arm64 image.
+# the arm64 image. The package set is the bundled one (nix/pkgs): the arm64
+# image's programs are aarch64 ELF files.
 use strict;
 use warnings;
 use FindBin;
@@ -23,24 +24,16 @@ my $t = Nixery::Test->new;
 my $dir = $t->dir;
 my $root = $Nixery::Test::ROOT;
 
-# TEST PACKAGE SET: the bundled x86_64 packages, also answered for
-# aarch64-linux (their `system` relabelled). It proves the index's format
-# and serving; images that run arm64 code come with the aarch64 set.
-mkdir "$dir/pkgs" or die "mkdir: $!";
-$t->write_file('pkgs/default.nix', <<"NIX");
-{ system ? builtins.currentSystem, ... }:
-let
-  pkgs = import $root/nix/pkgs { system = "x86_64-linux"; };
-  relabel = v: if builtins.isAttrs v && v ? drvPath
-    then v // { inherit system; } else v;
-in if system == "aarch64-linux" then builtins.mapAttrs (n: relabel) pkgs
-   else pkgs
-NIX
+# The bundled package set, both systems (`make pkgs` builds them, so the
+# helper only assembles): arm64 images hold aarch64 programs.
+my $pkgs = "$root/nix/pkgs";
+Nixery::Test::need(-e "$pkgs/debs/arm64/.fetched",
+    "the aarch64 set's .debs (make pkgs)");
 
 my $q = Nixery::Queue->new($t);
 $q->start_redis;
 $t->spawn('helper', $Nixery::Queue::HELPER, '--redis', $q->address,
-    '--storage', $t->storage, '--pkgs-path', "$dir/pkgs",
+    '--storage', $t->storage, '--pkgs-path', $pkgs,
     '--nix-dir', "$root/nix", '--gc-roots', "$dir/gcroots",
     '--popularity', "$root/nix/popularity.json", '--concurrency', 2,
     '--heartbeat', 1, '--helper-id', 'multi',
@@ -166,6 +159,18 @@ is($rc, 0, 'skopeo copy --override-arch arm64');
 my $copied = `skopeo inspect --config oci:$dir/arm:latest 2>&1`;
 like($copied, qr/"architecture":\s*"arm64"/, 'the arm64 image was copied')
     or diag($copied);
+# Its hello is an aarch64 program (ELF e_machine 183), from the aarch64 set.
+my $arm_index = JSON::PP::decode_json($t->read_file("$dir/arm/index.json"));
+my $blob = sub { "$dir/arm/blobs/" . join('/', split /:/, $_[0]) };
+my $arm_manifest = JSON::PP::decode_json(
+    $t->read_file($blob->($arm_index->{manifests}[0]{digest})));
+my @machines;
+for my $layer (@{ $arm_manifest->{layers} }) {
+    my $file = $blob->($layer->{digest});
+    my $head = `tar -xOf '$file' --wildcards '*-hello-*/bin/hello' 2>/dev/null`;
+    push @machines, unpack('v', substr($head, 18, 2)) if length($head) > 20;
+}
+is_deeply(\@machines, [183], "its hello is an aarch64 program");
 $rc = system('skopeo', 'copy', '--quiet', '--all', '--src-tls-verify=false',
     "docker://$host/shell/hello:latest", "oci:$dir/all:latest");
 is($rc, 0, 'skopeo copy --all');
