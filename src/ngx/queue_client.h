@@ -90,6 +90,8 @@ class Queue final : public RedisHandler {
 
     // queue_waiters.c++
     ngx_int_t park(ngx_http_request_t* r, const ImageRequest& request);
+    // queue_redis.c++: queue_refresh() (queue.h).
+    void refresh(const ImageRequest& request, std::string_view key);
     void unlink(Waiter* w) noexcept;
     void finish(Waiter* w, const queue::Result* result,
                 Failure failure) noexcept;
@@ -113,6 +115,10 @@ class Queue final : public RedisHandler {
     void count_ready() noexcept;
     void send_enqueue(const std::string& key, KeyEntry& entry,
                       bool drop_result = false) noexcept;
+    bool send_script(const std::string& key, const std::string& job,
+                     bool drop_result, bool refresh);
+    void on_refresh_reply(const std::string& key, redisReply* reply);
+    bool log_full(const std::string& key, std::string_view length) noexcept;
     void became_ready() noexcept;
     void dispatch(const queue::Result& result) noexcept;
     void unsendable(const std::string& key, KeyEntry& entry,
@@ -133,8 +139,16 @@ class Queue final : public RedisHandler {
     bool starting_ = true;
     bool counted_ready_ = false;
     KeyTable keys_;
-    // The key each enqueue script in flight on cmd_ was sent for, in order.
-    std::deque<std::string> pending_;
+    // The key each enqueue script in flight on cmd_ was sent for, in order,
+    // and whether it was a background rebuild (refresh()).
+    struct Pending {
+        std::string key;
+        bool refresh = false;
+    };
+    std::deque<Pending> pending_;
+    // When this worker last asked for the background rebuild of a key
+    // (ngx_current_msec): at most once per refresh_interval per key.
+    std::unordered_map<std::string, ngx_msec_t> refreshed_;
     ngx_event_t ping_{};
     ngx_event_t outage_{};
     ngx_event_t unsent_{}; // posted: answer the unsendable keys' waiters
