@@ -115,10 +115,10 @@ class Queue final : public RedisHandler {
     void count_ready() noexcept;
     void send_enqueue(const std::string& key, KeyEntry& entry,
                       bool drop_result = false) noexcept;
-    bool send_script(const std::string& key, const std::string& job,
+    void send_script(const std::string& key, const std::string& job,
                      bool drop_result, bool refresh);
     void on_refresh_reply(const std::string& key, redisReply* reply);
-    bool log_full(const std::string& key, std::string_view length) noexcept;
+    void log_full(const std::string& key, std::string_view length) noexcept;
     void became_ready() noexcept;
     void dispatch(const queue::Result& result) noexcept;
     void unsendable(const std::string& key, KeyEntry& entry,

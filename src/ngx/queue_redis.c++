@@ -148,7 +148,8 @@ void Queue::send_enqueue(const std::string& key, KeyEntry& entry,
                          bool drop_result) noexcept
 {
     try {
-        entry.sent = send_script(key, entry.job, drop_result, false);
+        send_script(key, entry.job, drop_result, false);
+        entry.sent = true;
     } catch (const std::exception& e) {
         // Only an allocation failure gets here (formatting the command).
         unsendable(key, entry, e.what());
@@ -160,7 +161,7 @@ void Queue::send_enqueue(const std::string& key, KeyEntry& entry,
 // Send the enqueue script for `key` with `job`; `refresh` marks a
 // background rebuild, whose reply no request waits for. Throws only when
 // memory runs out, before anything is sent or recorded.
-bool Queue::send_script(const std::string& key, const std::string& job,
+void Queue::send_script(const std::string& key, const std::string& job,
                         bool drop_result, bool refresh)
 {
     std::string result = queue::result_key(key);
@@ -172,7 +173,6 @@ bool Queue::send_script(const std::string& key, const std::string& job,
          queue::jobs_stream, job, ttl, drop_result ? "drop-result" : "", max});
     pending_.push_back(Pending{key, refresh});
     cmd_.send(eval, 1);
-    return true;
 }
 
 // A stale image was served (queue.h): ask for its rebuild, once per key
@@ -382,12 +382,12 @@ void Queue::on_enqueue_reply(const std::string& key, redisReply* reply)
 }
 
 // "The build queue is full" for `key`, at most one line a second.
-bool Queue::log_full(const std::string& key, std::string_view n) noexcept
+void Queue::log_full(const std::string& key, std::string_view n) noexcept
 {
     if (full_logged_ != 0 &&
         ngx_current_msec - full_logged_ < full_log_interval) {
         ++full_unlogged_;
-        return false;
+        return;
     }
     ngx_log_error(NGX_LOG_WARN, log_, 0,
                   "nixery: the build queue is full (%*s jobs, "
@@ -397,7 +397,6 @@ bool Queue::log_full(const std::string& key, std::string_view n) noexcept
                   full_unlogged_);
     full_logged_ = ngx_current_msec;
     full_unlogged_ = 0;
-    return true;
 }
 
 // On the command connection: the answer to a background rebuild. No
