@@ -84,4 +84,5 @@ printf "pull of an expired %s (%d rounds, medians): waiting for the "
     . "rebuild %.3f s, served stale %.3f s (%.0fx); cold build %.3f s\n",
     $image, $rounds, median(@wait), median(@stale),
     median(@wait) / median(@stale), $cold;
-$t->done;
+$t->stop($_) for qw(helper redis);
+$t->stop('nginx', 'QUIT');
