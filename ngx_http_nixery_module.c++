@@ -71,6 +71,11 @@ ngx_command_t commands[] = {
          NGX_CONF_TAKE1,
      ngx_conf_set_enum_slot, NGX_HTTP_LOC_CONF_OFFSET, offsetof(LocConf, tags),
      tag_policies},
+    {ngx_string("nixery_stale_max"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_TAKE1,
+     ngx_conf_set_sec_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(LocConf, stale_max), nullptr},
     {ngx_string("nixery_bucket"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
          NGX_CONF_1MORE,
@@ -235,6 +240,7 @@ void* create_loc_conf(ngx_conf_t* cf) noexcept
     }
     conf->enable = NGX_CONF_UNSET;
     conf->tags = NGX_CONF_UNSET_UINT;
+    conf->stale_max = NGX_CONF_UNSET;
     nixery::bucket_conf_create(&conf->bucket);
     return conf;
 }
@@ -248,6 +254,9 @@ char* merge_loc_conf(ngx_conf_t* cf, void* parent, void* child) noexcept
     ngx_conf_merge_uint_value(
         conf->tags, prev->tags,
         static_cast<ngx_uint_t>(nixery::TagPolicy::latest));
+    // A day: well within nixery-gc's --keep-expired (a week), which keeps
+    // an expired entry's manifests in storage that long.
+    ngx_conf_merge_sec_value(conf->stale_max, prev->stale_max, 86400);
     if (nixery::bucket_conf_merge(cf, &prev->bucket, &conf->bucket) !=
         NGX_CONF_OK) {
         return static_cast<char*>(NGX_CONF_ERROR);

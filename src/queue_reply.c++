@@ -85,6 +85,10 @@ EnqueueAnswer read_enqueue_answer(const redisReply* reply) noexcept
         reply_text(reply->element[0]) == "full") {
         return {EnqueueAnswer::Kind::full, reply_text(reply->element[1])};
     }
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply_text(reply->element[0]) == "queued") {
+        return {EnqueueAnswer::Kind::queued, reply_text(reply->element[1])};
+    }
     return {};
 }
 

@@ -47,13 +47,15 @@ Announcement read_announcement(const redisReply* reply) noexcept;
 // The enqueue script's answer on the command connection.
 struct EnqueueAnswer {
     enum class Kind {
-        other,   // {"queued", id}, {"waiting", id} or anything else: wait
+        other,   // {"waiting", id} or anything else: wait
+        queued,  // {"queued", id}: this call added the job; wait
         refused, // an error reply: `text` is Redis's message
         result,  // {"result", <text>}: a result is stored, answer from it
         full,    // {"full", <length>}: the queue is at its maximum length
     };
     Kind kind = Kind::other;
-    std::string_view text; // result: the result; full: the length
+    // result: the result; full: the length; queued: the stream entry id
+    std::string_view text;
 };
 EnqueueAnswer read_enqueue_answer(const redisReply* reply) noexcept;
 

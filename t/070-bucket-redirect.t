@@ -3,7 +3,8 @@
 # and by digest are fetched once into the host's empty local cache and then
 # served from it; blob GETs are 307s to presigned URLs that RGW honours,
 # and refuses once tampered with or expired; a tag the bucket lacks is
-# built through the queue and fetched when announced; with RGW stopped,
+# built through the queue and fetched when announced; an expired image is
+# served while it is rebuilt in the background; with RGW stopped,
 # what the host holds is still served and the rest is 503 at once; RGW
 # back, everything is served again without touching nginx.
 use strict;
@@ -185,6 +186,25 @@ $r = $t->http(GET => '/v2/ghost/manifests/latest');
 is($r->{status}, 500, 'announced as built, yet not in the bucket: 500');
 ok($t->error_log_lines(qr/nixery: image [0-9a-f]{64} announced as built but not in the bucket/),
     '... logged');
+
+# An entry the bucket holds expired (within nixery_stale_max, a day by
+# default) is served at once and rebuilt in the background; the local copy
+# is not served as is, so what a helper publishes next is served at once.
+my $stale = $br->add_image(name => 'stale', layers => [ { v => "old\n" } ],
+    expires => int(time) - 30);
+my $s0 = time;
+$r = $t->http(GET => '/v2/stale/manifests/latest');
+my $stale_took = time - $s0;
+is($r->{status}, 200, 'an expired image in the bucket: 200');
+is($r->{headers}{'docker-content-digest'}, $stale->{docker}{digest},
+    '... the stored one');
+cmp_ok($stale_took, '<', 1, sprintf('... at once (%.3f s)', $stale_took));
+ok(Nixery::Test::poll(10, sub { $q->builds('stale:latest') == 1 }),
+    '... rebuilt in the background');
+my $renewed = $br->add_image(name => 'stale', layers => [ { v => "new\n" } ]);
+$r = $t->http(GET => '/v2/stale/manifests/latest');
+is($r->{headers}{'docker-content-digest'}, $renewed->{docker}{digest},
+    '... the next pull gets the rebuilt one from the bucket');
 
 # RGW down: what this host holds is served, the rest is 503 at once.
 $s3->stop_gateway;

@@ -48,6 +48,9 @@ struct Fetch {
     ManifestKind kind = ManifestKind::docker;
     std::uint64_t manifest_size = 0; // image: as the index entry says
     std::string index_text;          // image: the bucket's index entry
+    // image: the bucket's entry expired less than nixery_stale_max ago; it
+    // is served and the image rebuilt in the background.
+    bool stale = false;
 
     std::string object; // the key being fetched
     Step next = nullptr;
@@ -242,7 +245,11 @@ ngx_int_t image_miss(ngx_http_request_t* r, Fetch& f)
 ngx_int_t image_publish(ngx_http_request_t* r, Fetch& f)
 {
     publish_file(storage_root(r), index_path(f.key), f.index_text);
-    ngx_int_t rc = serve_from_index(r, f.key);
+    bool stale = false;
+    ngx_int_t rc = serve_from_index(r, f.key, f.stale ? &stale : nullptr);
+    if (stale) {
+        queue_refresh(f.request, f.key);
+    }
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "nixery: image %s fetched from the bucket, yet not "
@@ -286,7 +293,13 @@ ngx_int_t image_index_done(ngx_http_request_t* r, Fetch& f)
         return image_miss(r, f);
     }
     if (entry->expired(ngx_time())) {
-        return image_miss(r, f);
+        // Served while it is rebuilt (tag.c++), when it can be rebuilt.
+        std::int64_t stale_max = loc_conf(r)->stale_max;
+        if (f.goal != Goal::image || !queue_enabled() || stale_max <= 0 ||
+            ngx_time() >= entry->expires + stale_max) {
+            return image_miss(r, f);
+        }
+        f.stale = true;
     }
     f.index_text = std::move(f.body);
     f.kind = requested_manifests(r).kind(entry->has_lists());

@@ -31,6 +31,10 @@ struct LocConf {
     // `nixery_tags latest | git;`: which tags may exist (TagPolicy in
     // routes.h), NGX_CONF_UNSET_UINT until merged.
     ngx_uint_t tags;
+    // `nixery_stale_max TIME;`: how long after its expiry an index entry
+    // is still served while its image is rebuilt in the background
+    // (seconds, 0: never), NGX_CONF_UNSET until merged.
+    time_t stale_max;
 };
 // nginx allocates it from the configuration pool and never destroys it.
 static_assert(std::is_trivially_destructible_v<LocConf>);

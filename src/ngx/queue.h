@@ -18,6 +18,12 @@
 // the same atomic step as the push): 429 with Retry-After, so that a flood
 // of new names cannot grow the queue without bound.
 //
+// An expired image served stale (nixery_stale_max, serve.h) is rebuilt in
+// the background: queue_refresh() sends the same enqueue script for it
+// with no request parked, so the script's in-flight marker makes a flood
+// of such pulls, on any number of workers and hosts, one job; each worker
+// sends it at most once per key every few seconds.
+//
 // The directives are in queue_conf.c++; the client, in queue_client.h, is
 // split into its waiting side (queue_waiters.c++) and its Redis side
 // (queue_redis.c++).
@@ -70,5 +76,17 @@ void queue_exit_process(ngx_cycle_t* cycle) noexcept;
 ngx_int_t queue_wait_for_image(ngx_http_request_t* r,
                                const ImageRequest& request,
                                std::string_view key) noexcept;
+
+// Whether a build queue is configured (nixery_redis): only then is an
+// expired image served stale, since only then can it be rebuilt.
+bool queue_enabled() noexcept;
+
+// `request` (canonical key `key`) was just served from an expired index
+// entry: queue its rebuild without waiting for it. Does nothing when the
+// queue is not connected (the next stale pull asks again), when this
+// worker already waits for a build of it, or when it asked for the same
+// key less than a few seconds ago. Never touches the request; logs what
+// becomes of the job.
+void queue_refresh(const ImageRequest& request, std::string_view key) noexcept;
 
 } // namespace nixery

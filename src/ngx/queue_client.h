@@ -82,9 +82,10 @@ static_assert(std::is_trivially_destructible_v<BoardWait>);
 
 // What a reply on the command connection answers, in the order sent.
 struct Pending {
-    enum class Kind { enqueue, board, ignore };
+    // refresh: a background rebuild (Queue::refresh), no request waits.
+    enum class Kind { enqueue, refresh, board, ignore };
     Kind kind;
-    std::string key;      // enqueue: the image's key
+    std::string key;      // enqueue, refresh: the image's key
     std::uint64_t id = 0; // board: the BoardWait's id
 };
 
@@ -113,6 +114,8 @@ class Queue final : public RedisHandler {
 
     // queue_waiters.c++
     ngx_int_t park(ngx_http_request_t* r, const ImageRequest& request);
+    // queue_redis.c++: queue_refresh() (queue.h).
+    void refresh(const ImageRequest& request, std::string_view key);
     void unlink(Waiter* w) noexcept;
     void finish(Waiter* w, const queue::Result* result,
                 Failure failure) noexcept;
@@ -142,6 +145,10 @@ class Queue final : public RedisHandler {
     void count_ready() noexcept;
     void send_enqueue(const std::string& key, KeyEntry& entry,
                       bool drop_result = false) noexcept;
+    void send_script(const std::string& key, const std::string& job,
+                     bool drop_result, bool refresh);
+    void on_refresh_reply(const std::string& key, redisReply* reply);
+    void log_full(const std::string& key, std::string_view length) noexcept;
     void became_ready() noexcept;
     void dispatch(const queue::Result& result) noexcept;
     void unsendable(const std::string& key, KeyEntry& entry,
@@ -171,6 +178,9 @@ class Queue final : public RedisHandler {
     std::unordered_set<std::string> waiters_dirty_;
     ngx_event_t waiters_flush_{};
     std::string worker_id_; // "<host>-<pid>": this worker's field
+    // When this worker last asked for the background rebuild of a key
+    // (ngx_current_msec): at most once per refresh_interval per key.
+    std::unordered_map<std::string, ngx_msec_t> refreshed_;
     ngx_event_t ping_{};
     ngx_event_t outage_{};
     ngx_event_t unsent_{}; // posted: answer the unsendable keys' waiters

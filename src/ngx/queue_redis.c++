@@ -27,6 +27,12 @@ constexpr ngx_msec_t ping_interval = 10000;
 // At most one "queue is full" line per this many milliseconds.
 constexpr ngx_msec_t full_log_interval = 1000;
 
+// A worker asks for the background rebuild of one stale image at most
+// once per this many milliseconds (queue.h), and remembers up to
+// refreshed_max such keys.
+constexpr ngx_msec_t refresh_interval = 5000;
+constexpr std::size_t refreshed_max = 4096;
+
 // How much of an unreadable result a log line quotes.
 constexpr std::size_t quoted_max = 200;
 
@@ -154,23 +160,70 @@ void Queue::send_enqueue(const std::string& key, KeyEntry& entry,
                          bool drop_result) noexcept
 {
     try {
-        std::string result = queue::result_key(key);
-        std::string inflight = queue::inflight_key(key);
-        std::string ttl = std::to_string(queue::inflight_ttl_seconds);
-        std::string max = std::to_string(conf_.max_length);
-        std::string eval =
-            format_command({"EVAL", queue::enqueue_script, "3", result,
-                            inflight, queue::jobs_stream, entry.job, ttl,
-                            drop_result ? "drop-result" : "", max});
-        pending_.push_back({Pending::Kind::enqueue, key});
+        send_script(key, entry.job, drop_result, false);
         entry.sent = true;
-        cmd_.send(eval, 1);
     } catch (const std::exception& e) {
         // Only an allocation failure gets here (formatting the command).
         unsendable(key, entry, e.what());
     } catch (...) {
         unsendable(key, entry, "unknown exception");
     }
+}
+
+// Send the enqueue script for `key` with `job`; `refresh` marks a
+// background rebuild, whose reply no request waits for. Throws only when
+// memory runs out, before anything is sent or recorded.
+void Queue::send_script(const std::string& key, const std::string& job,
+                        bool drop_result, bool refresh)
+{
+    std::string result = queue::result_key(key);
+    std::string inflight = queue::inflight_key(key);
+    std::string ttl = std::to_string(queue::inflight_ttl_seconds);
+    std::string max = std::to_string(conf_.max_length);
+    std::string eval = format_command(
+        {"EVAL", queue::enqueue_script, "3", result, inflight,
+         queue::jobs_stream, job, ttl, drop_result ? "drop-result" : "", max});
+    pending_.push_back(
+        {refresh ? Pending::Kind::refresh : Pending::Kind::enqueue, key});
+    cmd_.send(eval, 1);
+}
+
+// A stale image was served (queue.h): ask for its rebuild, once per key
+// per refresh_interval on this worker. The enqueue script does the rest:
+// a build already queued or running (the in-flight marker), or a result
+// stored within its lifetime (a build that just ended), adds no job.
+void Queue::refresh(const ImageRequest& request, std::string_view key)
+{
+    if (!ready()) {
+        return; // the next stale pull asks again
+    }
+    std::string k(key);
+    if (keys_.find(k) != keys_.end()) {
+        return; // requests here wait for its build: it is asked for
+    }
+    ngx_msec_t now = ngx_current_msec;
+    auto it = refreshed_.find(k);
+    if (it != refreshed_.end() && now - it->second < refresh_interval) {
+        return;
+    }
+    if (it == refreshed_.end() && refreshed_.size() >= refreshed_max) {
+        // Forget the keys asked for long enough ago; if every one is
+        // recent, ask anyway without remembering (Redis keeps it one job).
+        std::erase_if(refreshed_, [now](const auto& kv) {
+            return now - kv.second >= refresh_interval;
+        });
+    }
+    ngx_time_t* t = ngx_timeofday();
+    queue::Job job =
+        queue::make_job(request, static_cast<std::int64_t>(t->sec) * 1000 +
+                                     static_cast<std::int64_t>(t->msec));
+    std::string text = queue::format_job(job);
+    if (it != refreshed_.end()) {
+        it->second = now;
+    } else if (refreshed_.size() < refreshed_max) {
+        refreshed_.emplace(k, now);
+    }
+    send_script(k, text, false, true);
 }
 
 void Queue::unsendable(const std::string& key, KeyEntry& entry,
@@ -326,20 +379,7 @@ void Queue::on_enqueue_reply(const std::string& key, redisReply* reply)
         // A flood refuses thousands of names a second: one line a second
         // at most, counting the ones it leaves out (nixery_status counts
         // every refused request).
-        std::string_view n = a.text;
-        if (full_logged_ == 0 ||
-            ngx_current_msec - full_logged_ >= full_log_interval) {
-            ngx_log_error(NGX_LOG_WARN, log_, 0,
-                          "nixery: the build queue is full (%*s jobs, "
-                          "nixery_queue_max_length %i): refused image %s "
-                          "and %ui more since the last such line",
-                          n.size(), n.data(), conf_.max_length, key.c_str(),
-                          full_unlogged_);
-            full_logged_ = ngx_current_msec;
-            full_unlogged_ = 0;
-        } else {
-            ++full_unlogged_;
-        }
+        log_full(key, a.text);
         fail_key(key,
                  {ErrorCode::too_many_requests, "the build queue is full"});
         return;
@@ -352,6 +392,52 @@ void Queue::on_enqueue_reply(const std::string& key, redisReply* reply)
             return;
         }
         dispatch(*result);
+    }
+}
+
+// "The build queue is full" for `key`, at most one line a second.
+void Queue::log_full(const std::string& key, std::string_view n) noexcept
+{
+    if (full_logged_ != 0 &&
+        ngx_current_msec - full_logged_ < full_log_interval) {
+        ++full_unlogged_;
+        return;
+    }
+    ngx_log_error(NGX_LOG_WARN, log_, 0,
+                  "nixery: the build queue is full (%*s jobs, "
+                  "nixery_queue_max_length %i): refused image %s "
+                  "and %ui more since the last such line",
+                  n.size(), n.data(), conf_.max_length, key.c_str(),
+                  full_unlogged_);
+    full_logged_ = ngx_current_msec;
+    full_unlogged_ = 0;
+}
+
+// On the command connection: the answer to a background rebuild. No
+// request waits for it, so it only tells the log what happened; a stored
+// result is left for the requests that may wait on it.
+void Queue::on_refresh_reply(const std::string& key, redisReply* reply)
+{
+    queue::EnqueueAnswer a = queue::read_enqueue_answer(reply);
+    switch (a.kind) {
+    case queue::EnqueueAnswer::Kind::queued:
+        ngx_log_error(NGX_LOG_INFO, log_, 0,
+                      "nixery: image %s served past its expiry: rebuilding "
+                      "it in the background (job %*s)",
+                      key.c_str(), a.text.size(), a.text.data());
+        break;
+    case queue::EnqueueAnswer::Kind::full:
+        // The next stale pull after refresh_interval asks again.
+        log_full(key, a.text);
+        break;
+    case queue::EnqueueAnswer::Kind::refused:
+        ngx_log_error(NGX_LOG_ERR, log_, 0,
+                      "nixery: the build queue refused the background "
+                      "rebuild of image %s: %*s",
+                      key.c_str(), a.text.size(), a.text.data());
+        break;
+    default:
+        break; // a build is running, or has just ended
     }
 }
 
@@ -387,7 +473,11 @@ void Queue::on_reply(RedisConn& conn, redisReply* reply)
     }
     const std::string& key = p.key;
     try {
-        on_enqueue_reply(key, reply);
+        if (p.kind == Pending::Kind::refresh) {
+            on_refresh_reply(key, reply);
+        } else {
+            on_enqueue_reply(key, reply);
+        }
     } catch (const std::exception& e) {
         enqueue_reply_failed(key, e.what());
     } catch (...) {
@@ -434,6 +524,32 @@ void Queue::on_down(RedisConn& conn)
     }
     if (!keys_.empty() && !outage_.timer_set) {
         ngx_add_timer(&outage_, conf_.redis_timeout);
+    }
+}
+
+bool queue_enabled() noexcept
+{
+    return worker_queue != nullptr;
+}
+
+void queue_refresh(const ImageRequest& request, std::string_view key) noexcept
+{
+    if (worker_queue == nullptr) {
+        return;
+    }
+    try {
+        worker_queue->refresh(request, key);
+    } catch (const std::exception& e) {
+        // Only an allocation failure gets here: the next stale pull asks.
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "nixery: cannot ask for the background rebuild of "
+                      "image %*s: %s",
+                      key.size(), key.data(), e.what());
+    } catch (...) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "nixery: cannot ask for the background rebuild of "
+                      "image %*s: unknown exception",
+                      key.size(), key.data());
     }
 }
 

@@ -355,14 +355,15 @@ class CacheKey {
     std::string_view view_;
 };
 
-// The index entry for `key`: from this worker's cache unless `fresh`, else
-// from disk (and then remembered).
-// Finds the index entry for `key`: the cached one (no copy), or the one on
-// disk parsed into `storage`. `entry` points at it until the next call into
-// the cache.
+// Finds the index entry for `key`: from this worker's cache unless `fresh`
+// (no copy), else the one on disk parsed into `storage` (and then
+// remembered). `entry` points at it until the next call into the cache.
+// An entry expired less than `stale_max` seconds ago is found too, with
+// `stale` set, and not remembered: the cache never holds an expired entry.
 Lookup lookup_entry(ngx_http_request_t* r, std::string_view key,
                     std::string_view cache_key, bool fresh, IndexEntry& storage,
-                    const IndexEntry*& entry)
+                    const IndexEntry*& entry, std::int64_t stale_max = 0,
+                    bool* stale = nullptr)
 {
     IndexCache* cache = nullptr;
     if (WorkerState* w = worker_state()) {
@@ -391,11 +392,15 @@ Lookup lookup_entry(ngx_http_request_t* r, std::string_view key,
                       key.data());
         return Lookup::missing;
     }
-    if (parsed->expired(now)) {
+    bool expired = parsed->expired(now);
+    // expires <= now here, so the sum cannot overflow.
+    if (expired && (stale == nullptr || now >= parsed->expires + stale_max)) {
         return Lookup::missing;
     }
     storage = std::move(*parsed);
-    if (cache != nullptr) {
+    if (expired) {
+        *stale = true;
+    } else if (cache != nullptr) {
         cache->put(cache_key, storage, now);
     }
     entry = &storage;
@@ -404,15 +409,27 @@ Lookup lookup_entry(ngx_http_request_t* r, std::string_view key,
 
 } // namespace
 
-ngx_int_t serve_from_index(ngx_http_request_t* r, std::string_view key) noexcept
+ngx_int_t serve_from_index(ngx_http_request_t* r, std::string_view key,
+                           bool* stale) noexcept
 try {
     CacheKey cache_key(loc_conf(r)->storage, key);
+    std::int64_t stale_max = loc_conf(r)->stale_max;
+    if (stale != nullptr) {
+        *stale = false;
+        if (stale_max <= 0) {
+            stale = nullptr;
+        }
+    }
 
     ManifestChoice choice = choose_manifests(accept_lines(r));
     for (bool fresh : {false, true}) {
         IndexEntry storage;
         const IndexEntry* entry = nullptr;
-        switch (lookup_entry(r, key, cache_key, fresh, storage, entry)) {
+        if (stale != nullptr) {
+            *stale = false;
+        }
+        switch (lookup_entry(r, key, cache_key, fresh, storage, entry,
+                             stale_max, stale)) {
         case Lookup::found:
             break;
         case Lookup::missing:

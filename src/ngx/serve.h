@@ -51,8 +51,14 @@ bool stored_file_exists(ngx_http_request_t* r, std::string_view relative);
 // NGX_DECLINED, having sent nothing, when there is no usable entry: none,
 // malformed, expired, or naming a manifest that is not stored. Otherwise
 // the result of sending the response (possibly an error response).
-ngx_int_t serve_from_index(ngx_http_request_t* r,
-                           std::string_view key) noexcept;
+//
+// With `stale`, an entry expired less than the location's
+// nixery_stale_max ago is usable too, and *stale says whether the one
+// served was expired (the caller then has it rebuilt in the background).
+// Such an entry is read from disk on every request, never remembered by
+// the worker's index cache, so its replacement is served at once.
+ngx_int_t serve_from_index(ngx_http_request_t* r, std::string_view key,
+                           bool* stale = nullptr) noexcept;
 
 // Answer GET/HEAD /v2/<name>/referrers/<digest>: nothing refers to
 // anything here, so an empty OCI image index (referrers_json() in

@@ -15,6 +15,39 @@
 
 namespace nixery {
 
+namespace {
+
+// Serve `key` from the index. An image expired less than nixery_stale_max
+// ago is served too when a build queue can rebuild it, and its rebuild is
+// queued in the background (`request`, or the route parsed again). Not in
+// bucket mode: the bucket's entry may be newer than the local copy, so
+// bucket_fetch.c++ fetches it and serves that one, stale or not.
+ngx_int_t serve_stored(ngx_http_request_t* r, const Route& route,
+                       const std::string& key, const ImageRequest* request)
+{
+    bool stale = false;
+    bool may_be_stale = queue_enabled() && !bucket_enabled(r);
+    ngx_int_t rc = serve_from_index(r, key, may_be_stale ? &stale : nullptr);
+    if (rc == NGX_DECLINED) {
+        return rc;
+    }
+    stat_add(Stat::tag_hits);
+    if (stale) {
+        if (request != nullptr) {
+            queue_refresh(*request, key);
+        } else {
+            ParseResult parsed =
+                parse_image_request(route.name, route.reference);
+            if (parsed.error == NameError::none) {
+                queue_refresh(parsed.request, key);
+            }
+        }
+    }
+    return rc;
+}
+
+} // namespace
+
 ngx_int_t serve_manifest_by_tag(ngx_http_request_t* r,
                                 const Route& route) noexcept
 try {
@@ -30,9 +63,8 @@ try {
         worker ? worker->request_keys.find(route.name, route.reference)
                : nullptr;
     if (known != nullptr) {
-        ngx_int_t rc = serve_from_index(r, *known);
+        ngx_int_t rc = serve_stored(r, route, *known, nullptr);
         if (rc != NGX_DECLINED) {
-            stat_add(Stat::tag_hits);
             return rc;
         }
     }
@@ -51,9 +83,8 @@ try {
         if (worker != nullptr) {
             worker->request_keys.put(route.name, route.reference, key);
         }
-        ngx_int_t rc = serve_from_index(r, key);
+        ngx_int_t rc = serve_stored(r, route, key, &parsed.request);
         if (rc != NGX_DECLINED) {
-            stat_add(Stat::tag_hits);
             return rc;
         }
     }

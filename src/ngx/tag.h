@@ -2,9 +2,10 @@
 //
 // The tag's canonical key (remembered per worker for names seen before)
 // names an index entry in storage; a usable one is served at once
-// (serve.h). A miss goes to the build queue (queue.h), which parks the
-// request until the image is built, or answers 404 when no queue is
-// configured.
+// (serve.h), and so is one expired less than nixery_stale_max ago, whose
+// rebuild is then queued in the background (queue.h). A miss goes to the build
+// queue (queue.h), which parks the request until the image is built, or answers
+// 404 when no queue is configured.
 #pragma once
 
 #include "ngx/ngx.h"

@@ -73,8 +73,12 @@ TEST(QueueReply, EnqueueAnswers)
     a = read_enqueue_answer(full.get());
     EXPECT_EQ(a.kind, EnqueueAnswer::Kind::full);
     EXPECT_EQ(a.text, "100");
+    auto queued = read("*2\r\n$6\r\nqueued\r\n$3\r\n1-0\r\n");
+    a = read_enqueue_answer(queued.get());
+    EXPECT_EQ(a.kind, EnqueueAnswer::Kind::queued);
+    EXPECT_EQ(a.text, "1-0");
     for (const char* other :
-         {"*2\r\n$6\r\nqueued\r\n$3\r\n1-0\r\n",
+         {"*3\r\n$6\r\nqueued\r\n$1\r\na\r\n:1\r\n",
           "*2\r\n$7\r\nwaiting\r\n$3\r\n1-0\r\n",
           "*3\r\n$6\r\nresult\r\n$1\r\na\r\n:1\r\n", "*2\r\n*0\r\n$1\r\na\r\n",
           "*3\r\n$4\r\nfull\r\n$1\r\n1\r\n:1\r\n", "+OK\r\n", "$-1\r\n"}) {
