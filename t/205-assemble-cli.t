@@ -80,12 +80,14 @@ like(`cat '$index'`, qr/\nexpires 2000000000\n$/, 'expiry recorded');
 # Layering: stable by default (a layer per store path), popularity on
 # request, by flag or environment (the flag wins); anything else refused.
 write_closure("$dir/fixture.json", $store);
-# (exit status, store-path layers as path lists, OCI digest, stderr)
+# (exit status, store-path layers' history, OCI digest, stderr); weird
+# alone requested, so that Nixery's algorithm keeps coreutils (which only
+# weird needs) in weird's layer.
 sub layers_with {
     my ($storage, @args) = @_;
     my ($st, $out, $err) = run('--storage', "$dir/$storage", '--closure',
         "$dir/fixture.json", '--name', 'weird', '--store-prefix', $prefix,
-        @args);
+        '--root', $store->{named}{weird}, @args);
     return ($st, undef, undef, $err) if $st;
     my $o = decode_json($out);
     my ($hex) = $o->{oci} =~ /^sha256:(.*)$/;
