@@ -1,6 +1,7 @@
 # nixery-assemble's command line: usage errors exit 2, bad input exits 1
 # with a JSON log line naming the problem, and nothing is published; the
-# closure may also be the bare array `nix path-info --json -r` prints.
+# closure may also be the bare array `nix path-info --json -r` prints;
+# --layering (and NIXERY_LAYERING) choose the layering algorithm.
 use strict;
 use warnings;
 use FindBin;
@@ -8,7 +9,8 @@ use lib "$FindBin::Bin/lib";
 use File::Temp qw(tempdir);
 use JSON::PP;
 use Test::More;
-use Nixery::Store qw(make_fixture_store capture index_file);
+use Nixery::Store qw(make_fixture_store capture index_file write_closure
+    read_json manifest_file blob_file);
 
 my $bin = $Nixery::Store::ASSEMBLE;
 my $dir = tempdir('nixery-205-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -74,5 +76,50 @@ is($st, 0, 'path-info array accepted');
 my $o = decode_json($out);
 my $index = index_file("$dir/s", $o->{key});
 like(`cat '$index'`, qr/\nexpires 2000000000\n$/, 'expiry recorded');
+
+# Layering: stable by default (a layer per store path), popularity on
+# request, by flag or environment (the flag wins); anything else refused.
+write_closure("$dir/fixture.json", $store);
+# (exit status, store-path layers' history, OCI digest, stderr); weird
+# alone requested, so that Nixery's algorithm keeps coreutils (which only
+# weird needs) in weird's layer.
+sub layers_with {
+    my ($storage, @args) = @_;
+    my ($st, $out, $err) = run('--storage', "$dir/$storage", '--closure',
+        "$dir/fixture.json", '--name', 'weird', '--store-prefix', $prefix,
+        '--root', $store->{named}{weird}, @args);
+    return ($st, undef, undef, $err) if $st;
+    my $o = decode_json($out);
+    my ($hex) = $o->{oci} =~ /^sha256:(.*)$/;
+    my $m = read_json(manifest_file("$dir/$storage", 'oci', $hex));
+    my $c = read_json(blob_file("$dir/$storage", $m->{config}{digest}));
+    my @h = map { $_->{created_by} } @{ $c->{history} };
+    pop @h; # the symlink layer
+    return ($st, \@h, $o->{oci}, $err);
+}
+my $paths = @{ $store->{paths} };
+my ($st_s, $stable, $d_stable) = layers_with('stable');
+is($st_s, 0, 'default layering');
+is(scalar @$stable, $paths, 'default (stable): a layer per store path');
+my ($st_p, $pop, $d_pop) = layers_with('pop', '--layering', 'popularity');
+is($st_p, 0, '--layering popularity');
+cmp_ok(scalar @$pop, '<', $paths, 'popularity merges paths');
+isnt($d_pop, $d_stable, 'another image');
+{
+    local $ENV{NIXERY_LAYERING} = 'popularity';
+    my (undef, undef, $d_env) = layers_with('env');
+    is($d_env, $d_pop, 'NIXERY_LAYERING=popularity');
+    my (undef, undef, $d_flag) = layers_with('flag', '--layering', 'stable');
+    is($d_flag, $d_stable, 'the flag wins over the environment');
+    $ENV{NIXERY_LAYERING} = 'dominators';
+    ($st, undef, undef, $err) = layers_with('bad-env');
+    is($st, 2, 'an unknown NIXERY_LAYERING is a usage error');
+    like($err, qr/NIXERY_LAYERING.*"dominators"/, 'naming it');
+}
+($st, undef, undef, $err) = layers_with('bad', '--layering', 'Stable');
+is($st, 2, 'an unknown --layering is a usage error');
+like($err, qr/--layering.*"Stable" is neither stable nor popularity/,
+    'naming the flag and the value');
+ok(!-e "$dir/bad/index", 'nothing published');
 
 done_testing;

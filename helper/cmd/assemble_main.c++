@@ -10,6 +10,7 @@
 // 2 on bad usage.
 #include "base/log.h"
 #include "cmd/flags.h"
+#include "cmd/layering_flag.h"
 #include "cmd/storage_setup.h"
 #include "image/assemble.h"
 #include "image/image_index.h"
@@ -44,7 +45,7 @@ std::string slurp(const std::string& path)
 struct Request {
     AssembleOptions options;
     cmd::StorageFlags storage;
-    std::string closure_file, name, tag = "latest", popularity_source;
+    std::string closure_file, name, tag = "latest", popularity_source, layering;
     std::vector<std::string> roots, attributes;
     // "PLATFORM=FILE": another platform's closure (the image index).
     std::vector<std::string> platform_closures;
@@ -57,7 +58,7 @@ Request parse_flags(int argc, char** argv)
     cmd::Flags flags(
         "nixery-assemble", "--storage DIR --closure FILE --name NAME [options]",
         "environment: NIXERY_REDIS_PASSWORD (and NIXERY_REDIS_USER) for Redis "
-        "AUTH\n");
+        "AUTH;\nNIXERY_LAYERING for --layering\n");
     flags
         .text("--storage", &r.storage.storage, "DIR",
               "storage root (or NIXERY_STORAGE_BACKEND: a bucket)")
@@ -86,8 +87,10 @@ Request parse_flags(int argc, char** argv)
               "package popularity JSON for layering")
         .number("--expires", &o.expires, 0, "UNIX_SECONDS",
                 "when the index entry expires (default 0: never)");
+    cmd::add_layering_flag(flags, &r.layering);
     cmd::add_lock_flags(flags, &r.storage, true);
     flags.parse_or_exit(argc, argv);
+    o.layering = cmd::layering_or_fail(flags, r.layering);
     if (r.closure_file.empty() || r.name.empty()) {
         flags.fail("--closure and --name are required");
     }

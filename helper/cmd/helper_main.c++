@@ -4,6 +4,7 @@
 // docs/redis.md.
 #include "base/log.h"
 #include "cmd/flags.h"
+#include "cmd/layering_flag.h"
 #include "cmd/storage_setup.h"
 #include "image/image_index.h"
 #include "image/popularity.h"
@@ -37,6 +38,7 @@ struct HelperFlags {
     SourceSettings source;     // --channel, --pkgs-repo, --pkgs-path
     std::string nix_dir, gc_roots, popularity;
     std::size_t layer_budget = 94;
+    Layering layering = Layering::stable;
     std::chrono::seconds build_timeout{600};
     std::string fake_builder;
     std::chrono::milliseconds fake_delay{0};
@@ -52,7 +54,8 @@ HelperFlags parse_flags(int argc, char** argv)
     cmd::Flags flags(
         "nixery-helper", "--storage DIR [options]",
         "environment: NIXERY_REDIS_PASSWORD (and NIXERY_REDIS_USER) for Redis "
-        "AUTH;\nNIXERY_PLATFORMS for --platforms\n");
+        "AUTH;\nNIXERY_PLATFORMS for --platforms; NIXERY_LAYERING for "
+        "--layering\n");
     // The default timeout is NIX_TIMEOUT's, as for Nixery; checked as a
     // value of --build-timeout.
     const char* env_timeout = std::getenv("NIX_TIMEOUT");
@@ -111,8 +114,11 @@ HelperFlags parse_flags(int argc, char** argv)
               "running Nix")
         .number("--fake-delay-ms", &f.fake_delay, 0, "MS",
                 "TEST AID: make each fake build take MS");
+    std::string layering;
+    cmd::add_layering_flag(flags, &layering);
     cmd::add_lock_flags(flags, &f.storage, false);
     flags.parse_or_exit(argc, argv);
+    f.layering = cmd::layering_or_fail(flags, layering);
     cmd::check_storage_flags(flags, f.storage);
     f.storage.redis = d.redis; // the Redis lock uses the queue's Redis
     try {
@@ -161,8 +167,10 @@ queue::Builder make_builder(HelperFlags& f, Storage& storage,
         nix.nix.git_refs = std::make_shared<GitRefs>(nix.source.value);
     }
     nix.layer_budget = f.layer_budget;
+    nix.layering = f.layering;
     nix.platforms = f.platforms;
     log::info("platforms", {{"platforms", format_platforms(f.platforms)}});
+    log::info("layering", {{"layering", layering_name(f.layering)}});
     PackageSource source = nix.source;
     d.pinned = [source](const std::string& tag) { return source.pinned(tag); };
     return make_nix_builder(std::move(nix), storage, lock);

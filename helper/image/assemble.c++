@@ -267,8 +267,8 @@ IndexEntry assemble_held(Storage& storage, const LockHold& held,
     for (const std::string& r : closure.roots) {
         check_store_path(r);
     }
-    std::vector<Layer> layers =
-        group_layers(closure, options.popularity, options.layer_budget);
+    std::vector<Layer> layers = layer_closure(
+        closure, options.popularity, options.layer_budget, options.layering);
     LayerPlan plan = plan_layers(storage, layers);
     BlobInfo symlinks = build_layers(storage, layers, plan, closure, options);
     if (options.progress) {
@@ -287,6 +287,7 @@ IndexEntry assemble_held(Storage& storage, const LockHold& held,
     log::info("image assembled", {{"image", request.name + ":" + request.tag},
                                   {"arch", arch_name(request.arch)},
                                   {"layers", layers.size() + 1},
+                                  {"layering", layering_name(options.layering)},
                                   {"built", plan.to_build.size()},
                                   {"manifest", "sha256:" + entry.docker_hex},
                                   {"duration_ms", ms}});

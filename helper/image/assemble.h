@@ -11,6 +11,7 @@
 #pragma once
 
 #include "base/closure.h"
+#include "image/layering.h"
 #include "image/popularity.h"
 #include "image_request.h"
 #include "storage/lock.h"
@@ -42,6 +43,8 @@ struct AssembleOptions {
     std::string store_prefix;
     std::size_t layer_budget = 94; // store-path layers (+1 symlink layer)
     const Popularity* popularity = nullptr;
+    // Which algorithm groups the closure (layering.h).
+    Layering layering = Layering::stable;
     unsigned threads = 0; // 0: one per core
     // Unix time when the index entry expires; 0 = never (pinned sources).
     std::int64_t expires = 0;

@@ -279,6 +279,107 @@ std::vector<Layer> group_layers(const Closure& closure,
     return layers;
 }
 
+std::optional<Layering> parse_layering(std::string_view name) noexcept
+{
+    if (name == "stable") {
+        return Layering::stable;
+    }
+    if (name == "popularity") {
+        return Layering::popularity;
+    }
+    return std::nullopt;
+}
+
+std::string_view layering_name(Layering layering) noexcept
+{
+    return layering == Layering::stable ? "stable" : "popularity";
+}
+
+namespace {
+
+// The bucket of a path that has no layer of its own: from a hash of the
+// path alone, so that it does not depend on what else is in the image.
+std::size_t bucket_of(std::string_view path, std::size_t buckets)
+{
+    Sha256 h;
+    h.update(path);
+    std::string hex = h.hex_digest();
+    return static_cast<std::size_t>(
+        std::stoull(hex.substr(0, 15), nullptr, 16) % buckets);
+}
+
+bool by_rating_then_path(const Layer& a, const Layer& b)
+{
+    if (a.rating != b.rating) {
+        return a.rating > b.rating;
+    }
+    return a.paths.front() < b.paths.front();
+}
+
+} // namespace
+
+std::vector<Layer> stable_layers(const Closure& closure,
+                                 const Popularity* popularity,
+                                 std::size_t budget)
+{
+    std::vector<const StorePath*> paths;
+    for (const StorePath& p : closure.paths) {
+        paths.push_back(&p);
+    }
+    std::sort(paths.begin(), paths.end(),
+              [](auto* a, auto* b) { return a->path < b->path; });
+    paths.erase(
+        std::unique(paths.begin(), paths.end(),
+                    [](auto* a, auto* b) { return a->path == b->path; }),
+        paths.end());
+    std::vector<Layer> single;
+    for (const StorePath* p : paths) {
+        Layer l;
+        l.paths = {p->path};
+        l.nar_size = p->nar_size;
+        l.rating =
+            saturating_mul(path_popularity(popularity, p->path), p->nar_size);
+        single.push_back(std::move(l));
+    }
+    std::sort(single.begin(), single.end(), by_rating_then_path);
+    budget = std::max<std::size_t>(budget, 1);
+    if (single.size() <= budget) {
+        return single;
+    }
+    // Over the budget: the best-rated paths keep their own layers (they are
+    // the ones most worth sharing), the others share hash buckets. A
+    // quarter of the budget for buckets keeps each bucket small on big
+    // closures while most paths still have a layer of their own.
+    std::size_t buckets = std::max<std::size_t>(budget / 4, 1);
+    std::size_t own = budget - buckets;
+    std::vector<Layer> out(single.begin(),
+                           single.begin() + static_cast<long>(own));
+    std::vector<Layer> bucket(buckets);
+    for (std::size_t i = own; i < single.size(); ++i) {
+        Layer& b = bucket[bucket_of(single[i].paths.front(), buckets)];
+        b.paths.push_back(single[i].paths.front());
+        b.nar_size = saturating_add(b.nar_size, single[i].nar_size);
+        b.rating = saturating_add(b.rating, single[i].rating);
+    }
+    for (Layer& b : bucket) {
+        if (!b.paths.empty()) {
+            std::sort(b.paths.begin(), b.paths.end());
+            out.push_back(std::move(b));
+        }
+    }
+    std::sort(out.begin(), out.end(), by_rating_then_path);
+    return out;
+}
+
+std::vector<Layer> layer_closure(const Closure& closure,
+                                 const Popularity* popularity,
+                                 std::size_t budget, Layering layering)
+{
+    return layering == Layering::stable
+               ? stable_layers(closure, popularity, budget)
+               : group_layers(closure, popularity, budget);
+}
+
 std::string layer_id(const std::vector<std::string>& sorted_paths)
 {
     Sha256 h;

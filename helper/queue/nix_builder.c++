@@ -123,6 +123,7 @@ queue::Builder make_nix_builder(NixBuilderOptions options, Storage& storage,
         AssembleOptions a;
         a.layer_budget = o.layer_budget;
         a.popularity = &o.popularity;
+        a.layering = o.layering;
         a.threads = o.threads;
         a.expires = context.expires;
         a.progress = context.progress;

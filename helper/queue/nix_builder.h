@@ -25,7 +25,8 @@ struct NixBuilderOptions {
     NixOptions nix;
     std::size_t layer_budget = 94;
     Popularity popularity; // loaded once (popularity.h); empty: all 1
-    unsigned threads = 0;  // assembly threads; 0: one per core
+    Layering layering = Layering::stable;
+    unsigned threads = 0; // assembly threads; 0: one per core
     // The platforms an image is built for (image_index.h), the default
     // (amd64) first; one platform: single manifests, no lists.
     std::vector<Arch> platforms{Arch::amd64};

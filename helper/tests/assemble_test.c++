@@ -171,7 +171,8 @@ TEST_F(Assemble, BashFromAttributesAddsCmd)
 TEST_F(Assemble, RecordsLayersInTheCache)
 {
     assemble(closure);
-    auto layers = group_layers(closure, nullptr, options.layer_budget);
+    auto layers =
+        layer_closure(closure, nullptr, options.layer_budget, options.layering);
     ASSERT_FALSE(layers.empty());
     for (const Layer& l : layers) {
         auto cached = load_cached_layer(*store, layer_id(l.paths));

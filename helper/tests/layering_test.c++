@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
 
 namespace nixery {
 namespace {
@@ -203,6 +204,166 @@ TEST(LayerId, DependsOnTheSetOnly)
     EXPECT_EQ(layer_id(a).size(), 64u);
     EXPECT_NE(layer_id(a), layer_id(b));
     EXPECT_NE(layer_id(a), layer_id(c)); // separators matter
+}
+
+// The layers of `ls` as path sets, for comparing two layerings.
+std::set<std::vector<std::string>> layer_set(const std::vector<Layer>& ls)
+{
+    auto c = contents(ls);
+    return {c.begin(), c.end()};
+}
+
+// How many layers of `after` are not layers of `before` (what a client
+// that holds `before` downloads).
+std::size_t new_layers(const std::vector<Layer>& before,
+                       const std::vector<Layer>& after)
+{
+    auto had = layer_set(before);
+    std::size_t n = 0;
+    for (const auto& l : contents(after)) {
+        n += had.count(l) == 0;
+    }
+    return n;
+}
+
+TEST(Layering, Names)
+{
+    EXPECT_EQ(parse_layering("stable"), Layering::stable);
+    EXPECT_EQ(parse_layering("popularity"), Layering::popularity);
+    EXPECT_EQ(parse_layering("Stable"), std::nullopt);
+    EXPECT_EQ(parse_layering(""), std::nullopt);
+    EXPECT_EQ(layering_name(Layering::stable), "stable");
+    EXPECT_EQ(layering_name(Layering::popularity), "popularity");
+    EXPECT_EQ(
+        contents(layer_closure(diamond(), nullptr, 94, Layering::popularity)),
+        contents(group_layers(diamond(), nullptr, 94)));
+    EXPECT_EQ(contents(layer_closure(diamond(), nullptr, 94, Layering::stable)),
+              contents(stable_layers(diamond(), nullptr, 94)));
+}
+
+TEST(StableLayers, OneLayerPerPathWithinTheBudget)
+{
+    auto ls = stable_layers(diamond(), nullptr, 5);
+    // Ratings: popularity 1 x NAR size, highest first.
+    EXPECT_EQ(contents(ls),
+              (std::vector<std::vector<std::string>>{{"d-dep-1"},
+                                                     {"c-lib-1"},
+                                                     {"b-tool-1"},
+                                                     {"a-app-1"},
+                                                     {"e-extra-1"}}));
+    EXPECT_EQ(ls[0].rating, 400u);
+    EXPECT_EQ(ls[0].nar_size, 400u);
+    Popularity pop{{"extra", 1000}};
+    auto rated = stable_layers(diamond(), &pop, 94);
+    EXPECT_EQ(contents(rated).front(), std::vector<std::string>{"e-extra-1"});
+    EXPECT_EQ(rated.front().rating, 5000u);
+    EXPECT_TRUE(stable_layers(Closure{}, nullptr, 94).empty());
+}
+
+// The point of the algorithm: an image with one more package has every
+// layer of the smaller one. Nixery's algorithm moves c-lib and d-dep out
+// of a's layer once a second package needs them (checked too, so that
+// the test says what it is about).
+TEST(StableLayers, AddingAPackageOnlyAddsLayers)
+{
+    Closure small;
+    small.paths = {sp("a-app-1", 10, {"c-lib-1"}),
+                   sp("c-lib-1", 300, {"d-dep-1"}), sp("d-dep-1", 400)};
+    small.roots = {"/nix/store/a-app-1"};
+    Closure big = small;
+    big.paths.push_back(sp("b-tool-1", 20, {"c-lib-1", "f-new-1"}));
+    big.paths.push_back(sp("f-new-1", 30));
+    big.roots.push_back("/nix/store/b-tool-1");
+
+    auto before = stable_layers(small, nullptr, 94);
+    auto after = stable_layers(big, nullptr, 94);
+    EXPECT_EQ(new_layers(before, after), 2u); // b-tool and f-new
+    for (const auto& l : layer_set(before)) {
+        EXPECT_EQ(layer_set(after).count(l), 1u) << l.front();
+    }
+    auto nixery_before = group_layers(small, nullptr, 94);
+    auto nixery_after = group_layers(big, nullptr, 94);
+    EXPECT_EQ(contents(nixery_before).size(), 1u); // a's subtree
+    EXPECT_EQ(new_layers(nixery_before, nixery_after),
+              contents(nixery_after).size());
+}
+
+// A closure of n paths, path i referring to a few earlier ones, sizes
+// spread over four orders of magnitude.
+Closure random_closure(std::size_t n, unsigned seed)
+{
+    std::mt19937 rng(seed);
+    Closure c;
+    for (std::size_t i = 0; i < n; ++i) {
+        std::vector<std::string> refs;
+        for (int k = 0; i > 0 && k < 3; ++k) {
+            refs.push_back(std::to_string(1000 + rng() % i) + "-p-1");
+        }
+        c.paths.push_back(sp(std::to_string(1000 + i) + "-p-1",
+                             std::uint64_t{1} << (rng() % 24), refs));
+    }
+    c.roots = {c.paths.back().path};
+    return c;
+}
+
+TEST(StableLayers, OverTheBudget)
+{
+    Closure c = random_closure(300, 1);
+    auto ls = stable_layers(c, nullptr, 94);
+    ASSERT_EQ(ls.size(), 94u);
+    std::vector<std::string> all;
+    std::size_t singles = 0;
+    for (const Layer& l : ls) {
+        EXPECT_TRUE(std::is_sorted(l.paths.begin(), l.paths.end()));
+        all.insert(all.end(), l.paths.begin(), l.paths.end());
+        singles += l.paths.size() == 1;
+    }
+    std::sort(all.begin(), all.end());
+    EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end());
+    EXPECT_EQ(all.size(), 300u);
+    EXPECT_GE(singles, 94u - 94u / 4);
+    // The biggest path keeps a layer of its own.
+    auto biggest =
+        std::max_element(c.paths.begin(), c.paths.end(), [](auto& a, auto& b) {
+            return a.nar_size < b.nar_size;
+        });
+    EXPECT_EQ(layer_set(ls).count({biggest->path.substr(11)}), 1u);
+    // Budgets 0 and 1: one layer.
+    for (std::size_t budget : {0u, 1u}) {
+        auto one = stable_layers(c, nullptr, budget);
+        ASSERT_EQ(one.size(), 1u);
+        EXPECT_EQ(one[0].paths.size(), 300u);
+    }
+    EXPECT_LE(stable_layers(c, nullptr, 2).size(), 2u);
+}
+
+// Over the budget, a path more changes at most two layers: its own (or
+// its bucket) and the bucket of a path it pushes out of a layer of its
+// own.
+TEST(StableLayers, OverTheBudgetAPathMoreChangesAtMostTwoLayers)
+{
+    for (unsigned seed = 0; seed < 20; ++seed) {
+        Closure c = random_closure(200, seed);
+        Closure more = c;
+        more.paths.push_back(
+            sp("9999-added-1", std::uint64_t{1} << (seed % 24)));
+        auto before = stable_layers(c, nullptr, 94);
+        auto after = stable_layers(more, nullptr, 94);
+        EXPECT_LE(after.size(), 94u);
+        EXPECT_LE(new_layers(before, after), 2u) << "seed " << seed;
+    }
+}
+
+TEST(StableLayers, IndependentOfInputOrder)
+{
+    Closure c = random_closure(150, 7);
+    auto want = contents(stable_layers(c, nullptr, 40));
+    std::mt19937 rng(42);
+    for (int i = 0; i < 10; ++i) {
+        std::shuffle(c.paths.begin(), c.paths.end(), rng);
+        c.paths.push_back(c.paths.front()); // a duplicate changes nothing
+        ASSERT_EQ(contents(stable_layers(c, nullptr, 40)), want);
+    }
 }
 
 } // namespace
