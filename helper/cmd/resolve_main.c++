@@ -182,6 +182,17 @@ int run(int argc, char** argv)
     if (result.status == ResolveResult::Status::ok && !eval_only) {
         json_object_set_new(out, "closure", closure_json(result.closure));
     }
+    if (!eval_only) {
+        // Where the time went (the bench reads it).
+        const ResolveTimings& t = result.timings;
+        json_object_set_new(out, "timings",
+                            json_pack("{s:f,s:f,s:f,s:i,s:s}", "evaluateMs",
+                                      milliseconds(t.evaluate), "realiseMs",
+                                      milliseconds(t.realise), "closureMs",
+                                      milliseconds(t.closure), "nixCalls",
+                                      t.nix_calls, "closureFrom",
+                                      t.closure_from_db ? "database" : "nix"));
+    }
     std::string text = json_dump(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(out);
     std::fputs(text.c_str(), stdout);
