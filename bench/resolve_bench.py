@@ -66,7 +66,8 @@ def run(roots):
         if BEFORE:
             contenders["before"] = resolve_argv(BEFORE, image, roots)
         times = {k: [] for k in contenders}
-        split = {"evaluateMs": [], "realiseMs": [], "closureMs": []}
+        split = {"totalMs": [], "evaluateMs": [], "realiseMs": [],
+                 "closureMs": []}
         calls = set()
         for _ in range(RUNS):
             for name, argv in contenders.items():
@@ -81,9 +82,11 @@ def run(roots):
         rows.append((image, paths, med, {k: statistics.median(v)
                                          for k, v in split.items()}, calls))
     for image, paths, med, split, calls in rows:
-        print("%-18s %3d paths: nixery-resolve %.3f s (evaluate %.0f ms, "
-              "realise %.0f ms, closure %.1f ms; Nix calls %s)"
-              % (image, paths, med["nixery-resolve"], split["evaluateMs"],
+        print("%-18s %3d paths: nixery-resolve %.3f s, of which "
+              "resolve_image() %.3f s (evaluate %.0f ms, realise %.0f ms, "
+              "closure %.1f ms; Nix calls %s)"
+              % (image, paths, med["nixery-resolve"],
+                 split["totalMs"] / 1000, split["evaluateMs"],
                  split["realiseMs"], split["closureMs"],
                  ", ".join("%d, closure from %s" % c for c in sorted(calls))))
         line = "%-28s nix-build %.3f s, nix-instantiate --eval %.3f s" % (
@@ -91,8 +94,9 @@ def run(roots):
         if "before" in med:
             line += ", before %.3f s" % med["before"]
         print(line)
-        line = "%-28s ratio to nix-build %.2fx" % (
-            "", med["nixery-resolve"] / med["nix-build"])
+        line = "%-28s ratio to nix-build %.2fx (resolve_image() %.2fx)" % (
+            "", med["nixery-resolve"] / med["nix-build"],
+            split["totalMs"] / 1000 / med["nix-build"])
         if "before" in med:
             line += ", before's %.2fx, speed-up %.2fx" % (
                 med["before"] / med["nix-build"],
