@@ -192,7 +192,7 @@ int run(int argc, char** argv)
         const ResolveTimings& t = result.timings;
         json_object_set_new(out, "timings",
                             json_pack("{s:f,s:f,s:f,s:f,s:i,s:s}", "totalMs",
-                      milliseconds(took), "evaluateMs",
+                                      milliseconds(took), "evaluateMs",
                                       milliseconds(t.evaluate), "realiseMs",
                                       milliseconds(t.realise), "closureMs",
                                       milliseconds(t.closure), "nixCalls",
