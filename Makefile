@@ -52,7 +52,7 @@ DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	cmake g++ make perl libjson-pp-perl curl python3 pigz openssl valgrind \
 	radosgw ceph-mon ceph-osd ceph-common libcurl4-openssl-dev libxml2-dev \
 	iproute2 time qemu-user-static prometheus chromium docker.io \
-	docker-registry \
+	docker-registry libsqlite3-dev \
 	clang libclang-rt-14-dev \
 	debhelper dpkg-dev lintian \
 	$(BUNDLED_DEBIAN_PACKAGES)

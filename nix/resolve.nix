@@ -5,6 +5,7 @@
 #   packages                  JSON array of names, e.g. ["git","perlpackages.json"]
 #   explain                   "" (default), or one name: evaluate it without
 #                             tryEval so that Nix prints why it fails
+#   build                     "" (default), or "1": for nix-build (below)
 #
 # Writes (nix-instantiate --eval --strict --json), one object per name, in
 # the order asked:
@@ -15,17 +16,24 @@
 # alias...; run again with explain for Nix's message), "not_derivation",
 # "wrong_system" or "ambiguous" (candidates lists the attribute paths).
 #
+# With build = "1" the same list goes to stderr instead, as one line
+# "trace: nixery-resolution <JSON>", and the value is the list of the
+# derivations found (each with its chosen output) when every name was
+# found, else []: one `nix-build` evaluates, realises and roots the whole
+# image, and the helper reads the resolution from that line.
+#
 # Matching: the exact attribute path first; otherwise, level by level, an
 # exact name or else the one name equal ignoring case. A level whose first
 # character is a digit gets a leading "_" (nixpkgs' `_1password`), as the
 # registry's names cannot start with "_".
-{ srcType, srcArgs, system, packages ? "[]", explain ? ""
+{ srcType, srcArgs, system, packages ? "[]", explain ? "", build ? ""
 , loadPkgs ? ./load-pkgs.nix }:
 let
   pkgs = import loadPkgs { inherit srcType srcArgs system; };
 
-  inherit (builtins) attrNames concatStringsSep filter foldl' fromJSON
-    head isAttrs length match replaceStrings split tail tryEval;
+  inherit (builtins) all attrNames concatStringsSep filter foldl' fromJSON
+    head isAttrs length match removeAttrs replaceStrings split tail toJSON
+    trace tryEval;
 
   # builtins has no toLower (nixpkgs' lib builds it the same way).
   upper = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P"
@@ -123,7 +131,12 @@ let
         { inherit name attrPath; status = "found";
           # Not "outPath": toJSON would print the record as that string.
           outputPath = paths.value.outPath;
-          inherit (paths.value) drvPath outputName; };
+          inherit (paths.value) drvPath outputName;
+          # For build = "1" only; never printed.
+          derivation = drv; };
+
+  # The records as printed: without the derivation value.
+  printed = r: removeAttrs r [ "derivation" ];
 
   # Without tryEval: Nix itself reports what goes wrong, with its message.
   explained =
@@ -132,12 +145,21 @@ let
       value = foldl' (s: c: s.${c}) pkgs (l.path or [ ]);
       isDrv = isAttrs value && (value.type or null) == "derivation";
     in
-      if !(l ? path) then describe explain
-      else if isDrv then
-        builtins.deepSeq [ value.drvPath value.outPath ] (describe explain)
-      else builtins.seq value (describe explain);
+      if !(l ? path) then printed (describe explain)
+      else if isDrv then builtins.deepSeq [ value.drvPath value.outPath ]
+        (printed (describe explain))
+      else builtins.seq value (printed (describe explain));
+
+  described = map describe (fromJSON packages);
+  resolution = map printed described;
+  # toJSON forces every record (and each found path) before the trace is
+  # printed: what follows it in stderr is the realisation.
+  built = trace ("nixery-resolution " + toJSON resolution)
+    (if all (r: r.status == "found") described
+     then map (r: r.derivation) described else [ ]);
 in
   # The set itself is loaded first, so that a set that cannot load fails
   # even when no name is asked for (the helper's probe).
   builtins.seq pkgs (if explain != "" then [ explained ]
-                     else map describe (fromJSON packages))
+                     else if build == "1" then built
+                     else resolution)

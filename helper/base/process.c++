@@ -72,8 +72,10 @@ class StderrSink {
             start = nl + 1;
         }
         line_.erase(0, start);
-        // A line without end: log it in pieces rather than grow forever.
-        if (line_.size() > max_line) {
+        // A line without end: log it in pieces rather than grow forever
+        // (a marked line up to its own bound).
+        if (line_.size() > max_line &&
+            (!is_marked(line_) || line_.size() > options_.max_stdout)) {
             emit(line_);
             line_.clear();
         }
@@ -90,9 +92,20 @@ class StderrSink {
   private:
     static constexpr std::size_t max_line = 16 * 1024;
 
+    bool is_marked(std::string_view line) const
+    {
+        return !options_.marked_prefix.empty() &&
+               line.starts_with(options_.marked_prefix);
+    }
+
     void emit(std::string_view line)
     {
         ++result_.err_lines;
+        if (is_marked(line)) {
+            result_.marked = line.substr(options_.marked_prefix.size());
+            result_.marked_at = Clock::now();
+            return;
+        }
         if (!options_.log_source.empty()) {
             log::debug(line, {{"source", options_.log_source}});
         }

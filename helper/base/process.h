@@ -27,6 +27,11 @@ struct ProcessOptions {
     // Each stderr line is logged at debug level with this "source" field;
     // empty: not logged.
     std::string log_source = "nix";
+    // When not empty: a stderr line starting with this is not logged but
+    // kept whole (up to max_stdout) in ProcessResult::marked, whatever its
+    // length; it is how an evaluation hands data to the helper while Nix
+    // goes on building (nix/resolve.nix's trace line).
+    std::string marked_prefix;
 };
 
 struct ProcessResult {
@@ -38,6 +43,10 @@ struct ProcessResult {
     std::string err_tail; // the last stderr_keep bytes of stderr
     std::size_t err_lines = 0;
     std::size_t err_bytes = 0;
+    // The last stderr line starting with marked_prefix, without the
+    // prefix, and when it ended; marked_at is zero when none came.
+    std::string marked;
+    std::chrono::steady_clock::time_point marked_at{};
 
     bool ok() const { return exit_code == 0 && !timed_out; }
 };

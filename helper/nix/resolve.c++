@@ -34,9 +34,13 @@ struct Call {
     bool git_ref = false;
     std::string tag;
 
-    ProcessResult run(const std::vector<std::string>& argv) const
+    // Nix processes run so far.
+    mutable int calls = 0;
+
+    ProcessResult run(const std::vector<std::string>& argv,
+                      ProcessOptions po = {}) const
     {
-        ProcessOptions po;
+        ++calls;
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - Clock::now());
         po.timeout = std::max(left, std::chrono::milliseconds(1));
@@ -54,6 +58,24 @@ struct Call {
         return r;
     }
 
+    std::vector<std::string>
+    resolve_args(const std::string& packages_json) const
+    {
+        return {std::filesystem::absolute(options.nix_dir + "/resolve.nix"),
+                "--argstr",
+                "srcType",
+                source.type,
+                "--argstr",
+                "srcArgs",
+                source.args,
+                "--argstr",
+                "system",
+                system,
+                "--argstr",
+                "packages",
+                packages_json};
+    }
+
     std::vector<std::string> eval_argv(const std::string& packages_json,
                                        const std::string& explain) const
     {
@@ -61,17 +83,34 @@ struct Call {
             "nix-instantiate", "--eval",
             // Otherwise --eval writes no .drv files, and nothing could be
             // realised afterwards.
-            "--read-write-mode", "--strict", "--json",
-            std::filesystem::absolute(options.nix_dir + "/resolve.nix"),
-            "--argstr", "srcType", source.type, "--argstr", "srcArgs",
-            source.args, "--argstr", "system", system, "--argstr", "packages",
-            packages_json};
+            "--read-write-mode", "--strict", "--json"};
+        for (std::string& a : resolve_args(packages_json)) {
+            argv.push_back(std::move(a));
+        }
         if (!explain.empty()) {
             argv.insert(argv.end(), {"--argstr", "explain", explain});
         }
         return argv;
     }
+
+    // Evaluates, realises the outputs found and roots them (-o: indirect
+    // roots root, root-2, root-3-dev...), printing the resolution on
+    // stderr (see resolve.nix) and the outputs on stdout.
+    std::vector<std::string> build_argv(const std::string& packages_json,
+                                        const GcRoots& roots) const
+    {
+        std::vector<std::string> argv{"nix-build"};
+        for (std::string& a : resolve_args(packages_json)) {
+            argv.push_back(std::move(a));
+        }
+        argv.insert(argv.end(),
+                    {"--argstr", "build", "1", "-o", roots.root_link()});
+        return argv;
+    }
 };
+
+// The stderr line nix/resolve.nix prints with build = "1".
+constexpr std::string_view resolution_prefix = "trace: nixery-resolution ";
 
 std::string names_json(const std::vector<std::string>& names)
 {
@@ -150,6 +189,16 @@ void explain_failures(const Call& call, std::vector<PackageResolution>& list,
     }
 }
 
+void check_answered(const std::vector<PackageResolution>& list,
+                    const std::vector<std::string>& names)
+{
+    if (list.size() != names.size()) {
+        throw std::runtime_error("resolve.nix answered for " +
+                                 std::to_string(list.size()) + " of " +
+                                 std::to_string(names.size()) + " names");
+    }
+}
+
 std::vector<PackageResolution>
 resolve_names(const Call& call, const std::vector<std::string>& names,
               ResolveResult* error)
@@ -205,11 +254,7 @@ resolve_names(const Call& call, const std::vector<std::string>& names,
             }
         }
     }
-    if (list.size() != names.size()) {
-        throw std::runtime_error("resolve.nix answered for " +
-                                 std::to_string(list.size()) + " of " +
-                                 std::to_string(names.size()) + " names");
-    }
+    check_answered(list, names);
     explain_failures(call, list, error);
     return list;
 }
@@ -289,52 +334,162 @@ void check_closure(const Closure& closure)
     }
 }
 
-// Realises the packages under fresh GC roots, then reads the closure those
-// roots hold into the result (with the roots); or sets the build failure
-// or timeout.
-void realise_closure(const Call& call,
-                     const std::vector<PackageResolution>& found,
-                     ResolveResult& result)
+std::shared_ptr<GcRoots> fresh_roots(const NixOptions& options)
 {
-    const NixOptions& options = call.options;
     std::string roots_dir =
         options.gc_roots_dir.empty()
             ? std::filesystem::temp_directory_path() / "nixery-gcroots"
             : std::filesystem::path(options.gc_roots_dir);
-    auto roots = std::make_shared<GcRoots>(roots_dir);
-    std::set<std::string> drvs, outputs, attributes;
+    return std::make_shared<GcRoots>(roots_dir);
+}
+
+// Reads the closure of the found outputs, already held by `roots`, into
+// the result (with the roots): from the store's database when it can,
+// else with `nix path-info`.
+void read_closure(const Call& call, const std::vector<PackageResolution>& found,
+                  std::shared_ptr<GcRoots> roots, ResolveResult& result)
+{
+    const auto start = Clock::now();
+    std::set<std::string> outputs, attributes;
     for (const PackageResolution& p : found) {
-        drvs.insert(p.drv_path);
         outputs.insert(p.output_path);
         attributes.insert(p.attr_path);
     }
-    ProcessResult built =
-        call.run(realise_argv({drvs.begin(), drvs.end()}, *roots));
-    if (built.timed_out) {
-        set_timeout(&result, options);
-        return;
+    std::vector<std::string> roots_list(outputs.begin(), outputs.end());
+    std::string why;
+    if (auto paths = read_closure_db(call.options.store_db, roots_list, &why)) {
+        result.closure.paths = std::move(*paths);
+        result.timings.closure_from_db = true;
+    } else {
+        log::debug("closure from nix path-info", {{"why", why}});
+        ProcessResult info = call.run(path_info_argv(roots_list));
+        if (info.timed_out) {
+            set_timeout(&result, call.options);
+            return;
+        }
+        if (!info.ok()) {
+            throw std::runtime_error("nix path-info failed: " +
+                                     nix_error_message(info.err_tail));
+        }
+        result.closure.paths = parse_path_info(info.out);
     }
-    if (!built.ok()) {
-        result.status = ResolveResult::Status::build_failed;
-        result.package = build_culprit(built.err_tail, found);
-        result.message = nix_build_error_message(built.err_tail);
-        return;
-    }
-    ProcessResult info =
-        call.run(path_info_argv({outputs.begin(), outputs.end()}));
-    if (info.timed_out) {
-        set_timeout(&result, options);
-        return;
-    }
-    if (!info.ok()) {
-        throw std::runtime_error("nix path-info failed: " +
-                                 nix_error_message(info.err_tail));
-    }
-    result.closure.paths = parse_path_info(info.out);
-    result.closure.roots.assign(outputs.begin(), outputs.end());
+    result.closure.roots = std::move(roots_list);
     result.closure.attributes.assign(attributes.begin(), attributes.end());
     check_closure(result.closure);
     result.gc_roots = std::move(roots);
+    result.timings.closure = Clock::now() - start;
+}
+
+void set_build_failure(const ProcessResult& built,
+                       const std::vector<PackageResolution>& found,
+                       ResolveResult& result)
+{
+    result.status = ResolveResult::Status::build_failed;
+    result.package = build_culprit(built.err_tail, found);
+    result.message = nix_build_error_message(built.err_tail);
+}
+
+// Realises the packages under fresh GC roots with `nix-store --realise`,
+// then reads the closure those roots hold into the result (with the
+// roots); or sets the build failure or timeout. For when the one-call
+// path could not evaluate and the diagnostics did.
+void realise_closure(const Call& call,
+                     const std::vector<PackageResolution>& found,
+                     ResolveResult& result)
+{
+    const auto start = Clock::now();
+    auto roots = fresh_roots(call.options);
+    std::set<std::string> drvs;
+    for (const PackageResolution& p : found) {
+        drvs.insert(p.drv_path);
+    }
+    ProcessResult built =
+        call.run(realise_argv({drvs.begin(), drvs.end()}, *roots));
+    result.timings.realise = Clock::now() - start;
+    if (built.timed_out) {
+        set_timeout(&result, call.options);
+        return;
+    }
+    if (!built.ok()) {
+        set_build_failure(built, found, result);
+        return;
+    }
+    read_closure(call, found, std::move(roots), result);
+}
+
+// The outputs nix-build printed must be the ones resolve.nix found.
+void check_built(const ProcessResult& built,
+                 const std::vector<PackageResolution>& found)
+{
+    std::set<std::string> printed, expected;
+    std::string_view rest(built.out);
+    while (!rest.empty()) {
+        std::size_t nl = rest.find('\n');
+        std::string_view line = rest.substr(0, nl);
+        if (!line.empty()) {
+            printed.emplace(line);
+        }
+        rest = nl == std::string_view::npos ? "" : rest.substr(nl + 1);
+    }
+    for (const PackageResolution& p : found) {
+        expected.insert(p.output_path);
+    }
+    if (printed != expected) {
+        throw std::runtime_error(
+            "nix-build built " + std::to_string(printed.size()) +
+            " outputs, not the " + std::to_string(expected.size()) + " found");
+    }
+}
+
+// The common case in one Nix process: nix-build evaluates the names
+// (printing their resolution), realises the outputs and roots them. Only
+// when its evaluation stopped before the resolution (an error tryEval
+// cannot catch, a set that does not load) do the diagnostics of
+// resolve_names() run, and then realise_closure().
+void build_image(const Call& call, const std::vector<std::string>& names,
+                 ResolveResult& result)
+{
+    const auto start = Clock::now();
+    auto roots = fresh_roots(call.options);
+    ProcessOptions po;
+    po.marked_prefix = resolution_prefix;
+    ProcessResult built =
+        call.run(call.build_argv(names_json(names), *roots), std::move(po));
+    const auto end = Clock::now();
+    if (built.timed_out) {
+        set_timeout(&result, call.options);
+        return;
+    }
+    if (built.marked_at == Clock::time_point{}) {
+        result.packages = resolve_names(call, names, &result);
+        result.timings.evaluate = Clock::now() - start;
+        if (result.status != ResolveResult::Status::ok) {
+            return;
+        }
+        std::vector<PackageResolution> found = packages_to_build(result);
+        if (result.status == ResolveResult::Status::ok) {
+            realise_closure(call, found, result);
+        }
+        return;
+    }
+    result.timings.evaluate = built.marked_at - start;
+    result.timings.realise = end - built.marked_at;
+    result.packages = parse_resolution(built.marked);
+    check_answered(result.packages, names);
+    explain_failures(call, result.packages, &result);
+    if (result.status != ResolveResult::Status::ok) {
+        return;
+    }
+    std::vector<PackageResolution> found = packages_to_build(result);
+    if (result.status != ResolveResult::Status::ok) {
+        return;
+    }
+    if (!built.ok()) {
+        set_build_failure(built, found, result);
+        return;
+    }
+    check_built(built, found);
+    read_closure(call, found, std::move(roots), result);
 }
 
 Call make_call(const PackageSource& source, std::string_view tag,
@@ -346,10 +501,16 @@ Call make_call(const PackageSource& source, std::string_view tag,
                 std::string(system),
                 source.type == PackageSource::Type::git && !tag.empty() &&
                     tag != "latest",
-                std::string(tag)};
+                std::string(tag),
+                0};
 }
 
 } // namespace
+
+double milliseconds(std::chrono::steady_clock::duration d) noexcept
+{
+    return std::chrono::duration<double, std::milli>(d).count();
+}
 
 std::string_view status_name(ResolveResult::Status status) noexcept
 {
@@ -470,25 +631,24 @@ ResolveResult resolve_image(const PackageSource& source,
     }
     Call call =
         make_call(source, request.tag, nix_system(request.arch), options);
-    result.packages = resolve_names(call, request.packages, &result);
+    build_image(call, request.packages, result);
+    result.timings.nix_calls = call.calls;
     if (result.status != ResolveResult::Status::ok) {
         return result;
     }
-    std::vector<PackageResolution> found = packages_to_build(result);
-    if (result.status != ResolveResult::Status::ok) {
-        return result;
-    }
-    realise_closure(call, found, result);
-    if (result.status != ResolveResult::Status::ok) {
-        return result;
-    }
-    log::info(
-        "resolved",
-        {{"image", request.name},
-         {"paths", result.closure.paths.size()},
-         {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                             Clock::now() - start)
-                             .count()}});
+    const ResolveTimings& t = result.timings;
+    auto ms = [](Clock::duration d) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+    };
+    log::info("resolved",
+              {{"image", request.name},
+               {"paths", result.closure.paths.size()},
+               {"duration_ms", ms(Clock::now() - start)},
+               {"evaluate_ms", ms(t.evaluate)},
+               {"realise_ms", ms(t.realise)},
+               {"closure_ms", ms(t.closure)},
+               {"nix_calls", t.nix_calls},
+               {"closure_from", t.closure_from_db ? "database" : "nix"}});
     return result;
 }
 

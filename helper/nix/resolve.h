@@ -3,7 +3,7 @@
 // Runs the expressions in nix/ (names passed only as JSON data through
 // --argstr, never as code, never through a shell), realises the found
 // outputs under GC roots, and takes the closure graph from Nix's store
-// queries. See docs/nix.md.
+// database (or its queries). See docs/nix.md.
 #pragma once
 
 #include "base/closure.h"
@@ -11,6 +11,7 @@
 #include "nix/gc_roots.h"
 #include "nix/git_refs.h"
 #include "nix/package_source.h"
+#include "nix/store_db.h"
 
 #include <chrono>
 #include <memory>
@@ -27,6 +28,9 @@ struct NixOptions {
     // A git source's branches and git tags, shared by the builds of one
     // helper so that its listing is reused; null: listed for each call.
     std::shared_ptr<GitRefs> git_refs;
+    // The local store's database for reading closures without a Nix
+    // process (store_db.h); "" asks `nix path-info` every time.
+    std::string store_db = local_store_db();
 };
 
 // What nix/resolve.nix says about one requested name.
@@ -46,6 +50,18 @@ struct PackageResolution {
 
 // Parses resolve.nix's JSON. Throws std::runtime_error when malformed.
 std::vector<PackageResolution> parse_resolution(std::string_view json);
+
+// Where a resolution's time went, for the log and the bench: evaluating
+// the names, realising (building or finding) and rooting the outputs,
+// reading their closure. When one nix-build evaluates and realises, the
+// split is the moment its resolution line came.
+struct ResolveTimings {
+    std::chrono::steady_clock::duration evaluate{};
+    std::chrono::steady_clock::duration realise{};
+    std::chrono::steady_clock::duration closure{};
+    int nix_calls = 0;            // Nix processes run
+    bool closure_from_db = false; // read from the store's database
+};
 
 struct ResolveResult {
     // tag_unknown: the source has no version by that tag (a path or a
@@ -69,6 +85,7 @@ struct ResolveResult {
     std::shared_ptr<const GcRoots> gc_roots;
     // Every name's resolution, when evaluation got that far.
     std::vector<PackageResolution> packages;
+    ResolveTimings timings;
 };
 
 // Whether `tag` may name a version of `source`, decided without Nix:
@@ -89,13 +106,20 @@ resolve_packages(const PackageSource& source, std::string_view tag,
                  std::string_view system, const std::vector<std::string>& names,
                  const NixOptions& options, ResolveResult* error);
 
-// Resolves, realises and reads the closure of the request's packages.
-// Failures of the request (unknown names, evaluation, build, timeout) are
-// in the result; throws (std::system_error, std::runtime_error) only when
-// Nix cannot be run at all or answers something unreadable.
+// Resolves, realises and reads the closure of the request's packages:
+// one nix-build (nix/resolve.nix with build = "1") evaluates, realises and
+// roots them, and the closure comes from the store's database (else from
+// `nix path-info`). Only a failure costs more Nix calls (the evaluation's
+// diagnostics, as resolve_packages()). Failures of the request (unknown
+// names, evaluation, build, timeout) are in the result; throws
+// (std::system_error, std::runtime_error) only when Nix cannot be run at
+// all or answers something unreadable.
 ResolveResult resolve_image(const PackageSource& source,
                             const ImageRequest& request,
                             const NixOptions& options);
+
+// A duration in milliseconds, for logs and JSON.
+double milliseconds(std::chrono::steady_clock::duration d) noexcept;
 
 // "not found", "evaluation failed", ... for logs and error details.
 std::string_view status_name(ResolveResult::Status status) noexcept;

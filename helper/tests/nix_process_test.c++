@@ -114,3 +114,33 @@ TEST(NixProcess, MissingProgramThrows)
     EXPECT_THROW(run_process({"/nonexistent/nix-thing"}, quick()),
                  std::system_error);
 }
+
+TEST(NixProcess, MarkedLineKeptWholeWhateverItsLength)
+{
+    // 100 KiB: far over the 16 KiB at which other lines are cut for the
+    // log; the last marked line wins; lines around it stay stderr.
+    ProcessOptions o = quick();
+    o.marked_prefix = "mark: ";
+    ProcessResult r = run_process(
+        {"sh", "-c",
+         "echo before >&2; echo 'mark: old' >&2;"
+         " printf 'mark: ' >&2; head -c 102400 /dev/zero | tr '\\0' x >&2;"
+         " echo >&2; echo after >&2"},
+        o);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.marked, std::string(102400, 'x'));
+    EXPECT_NE(r.marked_at, std::chrono::steady_clock::time_point{});
+    EXPECT_EQ(r.err_lines, 4u);
+    EXPECT_NE(r.err_tail.find("after"), std::string::npos);
+}
+
+TEST(NixProcess, NoMarkedLineNoMark)
+{
+    ProcessOptions o = quick();
+    o.marked_prefix = "mark: ";
+    ProcessResult r =
+        run_process({"sh", "-c", "echo 'not mark: x' >&2; echo x"}, o);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.marked, "");
+    EXPECT_EQ(r.marked_at, std::chrono::steady_clock::time_point{});
+}

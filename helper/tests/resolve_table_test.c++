@@ -316,3 +316,52 @@ TEST(ResolveImage, MissingPackageSet)
     EXPECT_NE(result.message.find("/nonexistent/pkgs"), std::string::npos)
         << result.message;
 }
+
+TEST(ResolveImage, OneNixCallThenTheStoreDatabase)
+{
+    // nix-build evaluates, realises and roots; the closure comes from the
+    // store's database, the same as `nix path-info` says.
+    auto request_ = request({"app", "hello", "multi.dev"});
+    auto fast = resolve_image(fixture(), request_, options());
+    ASSERT_EQ(fast.status, ResolveResult::Status::ok) << fast.message;
+    EXPECT_EQ(fast.timings.nix_calls, 1);
+    EXPECT_TRUE(fast.timings.closure_from_db);
+    EXPECT_GT(fast.timings.evaluate.count(), 0);
+    EXPECT_GT(fast.timings.realise.count(), 0);
+    EXPECT_EQ(fast.packages.size(), 3u);
+    ASSERT_TRUE(fast.gc_roots);
+    EXPECT_TRUE(fs::is_symlink(fast.gc_roots->dir() + "/root-2"));
+
+    NixOptions o = options();
+    o.store_db = "";
+    auto slow = resolve_image(fixture(), request_, o);
+    ASSERT_EQ(slow.status, ResolveResult::Status::ok) << slow.message;
+    EXPECT_EQ(slow.timings.nix_calls, 2);
+    EXPECT_FALSE(slow.timings.closure_from_db);
+
+    EXPECT_EQ(fast.closure.roots, slow.closure.roots);
+    EXPECT_EQ(fast.closure.attributes,
+              (std::vector<std::string>{"app", "hello", "multi.dev"}));
+    EXPECT_EQ(fast.closure.attributes, slow.closure.attributes);
+    ASSERT_EQ(fast.closure.paths.size(), slow.closure.paths.size());
+    for (std::size_t i = 0; i < fast.closure.paths.size(); ++i) {
+        const StorePath& a = fast.closure.paths[i];
+        const StorePath& b = slow.closure.paths[i];
+        EXPECT_EQ(a.path, b.path);
+        EXPECT_EQ(a.nar_size, b.nar_size) << a.path;
+        EXPECT_EQ(a.references, b.references) << a.path;
+    }
+}
+
+TEST(ResolveImage, UncatchableErrorStillNamesThePackage)
+{
+    // nix-build stops before the resolution line: the diagnostics run.
+    auto result =
+        resolve_image(fixture(), request({"badeval", "hello"}), options());
+    EXPECT_EQ(result.status, ResolveResult::Status::eval_failed);
+    EXPECT_EQ(result.package, "badeval");
+    EXPECT_NE(result.message.find("error:"), std::string::npos)
+        << result.message;
+    EXPECT_GT(result.timings.nix_calls, 1);
+    EXPECT_FALSE(result.gc_roots);
+}
