@@ -46,7 +46,7 @@ BUNDLED_DEBIAN_PACKAGES := hello bash coreutils moreutils nano git htop \
 # indexes in t/525.
 DEBIAN_PACKAGES := nginx nginx-dev pkg-config libjansson-dev \
 	libarchive-dev zlib1g-dev libssl-dev libdeflate-dev libzstd-dev \
-	libisal-dev isal libgtest-dev libgmock-dev libbenchmark-dev \
+	isal libgtest-dev libgmock-dev libbenchmark-dev \
 	redis-server redis-tools libhiredis-dev nix-bin patchelf skopeo umoci \
 	podman runc containerd busybox-static wrk clang-format clang-tidy \
 	cmake g++ make perl libjson-pp-perl curl python3 pigz openssl valgrind \

@@ -76,8 +76,10 @@ like($config->{history}[-1]{created_by}, qr/symlink/, 'symlink layer last');
 ok((grep { $_->{created_by} =~ /glibc-2\.37/ } @{$config->{history}}),
     'history names the store paths');
 
-# Every layer gunzips (zlib's gunzip) to its diff_id and size matches.
+# Every layer gunzips (zlib's gunzip, and Python's gzip module) to its
+# diff_id and size matches; the biggest spans several compression blocks.
 my $i = 0;
+my $biggest = 0;
 for my $l (@{$m{oci}{layers}}) {
     my $f = blob_file($storage, $l->{digest});
     is(-s $f, $l->{size}, "layer $i size");
@@ -86,8 +88,15 @@ for my $l (@{$m{oci}{layers}}) {
     is($? >> 8, 0, "layer $i gunzips");
     is('sha256:' . substr($sum, 0, 64), $config->{rootfs}{diff_ids}[$i],
         "layer $i diff_id");
+    my ($py, $len) = split ' ', `python3 -c 'import gzip, hashlib, sys
+d = gzip.open(sys.argv[1]).read()
+print(hashlib.sha256(d).hexdigest(), len(d))' '$f'`;
+    is('sha256:' . ($py // ''), $config->{rootfs}{diff_ids}[$i],
+        "layer $i: Python's gzip reads it");
+    $biggest = $len if ($len // 0) > $biggest;
     $i++;
 }
+cmp_ok($biggest, '>', 3 << 20, 'a layer of several 1 MiB blocks');
 
 # Layer cache entries: one per store-path layer, pointing at real blobs.
 my @cache = glob("$storage/layers/*/*");

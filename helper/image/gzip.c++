@@ -1,15 +1,15 @@
 #include "image/gzip.h"
 
-#include <isa-l/crc.h>
-#include <isa-l/igzip_lib.h>
+#include <libdeflate.h>
+#include <zlib.h>
 
+#include <memory>
+#include <new>
 #include <stdexcept>
 
 namespace nixery {
 
 namespace {
-
-constexpr std::size_t history = 32 * 1024;
 
 // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=255 (unknown), as Go writes.
 constexpr std::uint8_t gzip_header[10] = {0x1f, 0x8b, 8, 0, 0,
@@ -22,50 +22,102 @@ void put_le32(Bytes& out, std::uint32_t v)
     }
 }
 
-} // namespace
-
-Bytes deflate_block(const Bytes& input, const Bytes& dict, bool last)
-{
-    thread_local Bytes level_buf(ISAL_DEF_LVL1_DEFAULT);
-    isal_zstream s;
-    isal_deflate_init(&s);
-    s.level = 1;
-    s.level_buf = level_buf.data();
-    s.level_buf_size = static_cast<std::uint32_t>(level_buf.size());
-    s.gzip_flag = IGZIP_DEFLATE;
-    if (!dict.empty() &&
-        isal_deflate_set_dict(&s, const_cast<std::uint8_t*>(dict.data()),
-                              static_cast<std::uint32_t>(dict.size())) !=
-            COMP_OK) {
-        throw std::runtime_error("gzip: cannot set the dictionary");
+struct CompressorFree {
+    void operator()(libdeflate_compressor* c) const noexcept
+    {
+        libdeflate_free_compressor(c);
     }
-    s.end_of_stream = last ? 1 : 0;
-    s.flush = last ? NO_FLUSH : SYNC_FLUSH;
-    s.next_in = const_cast<std::uint8_t*>(input.data());
-    s.avail_in = static_cast<std::uint32_t>(input.size());
-    Bytes out(input.size() + input.size() / 8 + 4096);
-    std::size_t produced = 0;
-    for (int idle = 0;;) {
-        s.next_out = out.data() + produced;
-        s.avail_out = static_cast<std::uint32_t>(out.size() - produced);
-        if (isal_deflate(&s) != COMP_OK) {
-            throw std::runtime_error("gzip: isal_deflate failed");
-        }
-        std::size_t now = out.size() - s.avail_out;
-        idle = now == produced ? idle + 1 : 0;
-        produced = now;
-        bool done = last ? s.internal_state.state == ZSTATE_END
-                         : s.avail_in == 0 && s.avail_out > 0;
-        if (done) {
+};
+
+// One per thread: a compressor holds ~1 MB of match-finder tables, too
+// much to allocate per block, and is not safe to share.
+libdeflate_compressor* thread_compressor()
+{
+    thread_local std::unique_ptr<libdeflate_compressor, CompressorFree> c(
+        libdeflate_alloc_compressor(gzip_level));
+    if (!c) {
+        throw std::bad_alloc();
+    }
+    return c.get();
+}
+
+// Where a complete raw deflate stream's last block begins (in bits from the
+// start) and how many padding bits follow its end in the last byte.
+// libdeflate does not say, so zlib's inflate walks the blocks: with
+// Z_BLOCK it stops at every block boundary and reports the bit position
+// there (the same technique as zlib's gzjoin example).
+struct StreamEnd {
+    std::uint64_t last_header_bit = 0;
+    unsigned spare_bits = 0;
+};
+
+StreamEnd find_stream_end(const Bytes& deflated)
+{
+    z_stream z{};
+    if (inflateInit2(&z, -MAX_WBITS) != Z_OK) {
+        throw std::bad_alloc();
+    }
+    struct Ender {
+        z_stream* z;
+        ~Ender() { inflateEnd(z); }
+    } ender{&z};
+    thread_local Bytes scratch(256 * 1024);
+    z.next_in = const_cast<std::uint8_t*>(deflated.data());
+    z.avail_in = static_cast<uInt>(deflated.size());
+    StreamEnd end;
+    for (;;) {
+        z.next_out = scratch.data();
+        z.avail_out = static_cast<uInt>(scratch.size());
+        int rc = inflate(&z, Z_BLOCK);
+        if (rc == Z_STREAM_END) {
             break;
         }
-        if (s.avail_out == 0) {
-            out.resize(out.size() * 2);
-        } else if (idle > 8) {
-            throw std::runtime_error("gzip: isal_deflate made no progress");
+        if (rc != Z_OK) {
+            throw std::runtime_error("gzip: cannot walk the deflate blocks");
+        }
+        // 128: at a block boundary; 64: the final block was decoded.
+        auto unused = static_cast<unsigned>(z.data_type & 7);
+        if ((z.data_type & 128) != 0 && (z.data_type & 64) == 0) {
+            end.last_header_bit = z.total_in * 8 - unused;
+        } else if ((z.data_type & 128) != 0) {
+            end.spare_bits = unused;
         }
     }
-    out.resize(produced);
+    if (z.avail_in != 0) {
+        throw std::runtime_error("gzip: bytes after the deflate stream");
+    }
+    return end;
+}
+
+} // namespace
+
+Bytes deflate_block(const Bytes& input, bool last)
+{
+    libdeflate_compressor* c = thread_compressor();
+    Bytes out(libdeflate_deflate_compress_bound(c, input.size()) + 5);
+    std::size_t n = libdeflate_deflate_compress(c, input.data(), input.size(),
+                                                out.data(), out.size());
+    if (n == 0) {
+        throw std::runtime_error("gzip: libdeflate output did not fit");
+    }
+    out.resize(n);
+    if (last) {
+        return out;
+    }
+    // Not the end of the layer: clear the final-block bit and append an
+    // empty stored block (a sync flush), whose 3 header bits go into the
+    // padding of the last byte if they fit, so the next block starts on a
+    // byte boundary as a continuation of the same deflate stream.
+    StreamEnd end = find_stream_end(out);
+    out[end.last_header_bit / 8] &=
+        static_cast<std::uint8_t>(~(1u << (end.last_header_bit % 8)));
+    out.back() &= static_cast<std::uint8_t>(0xff >> end.spare_bits);
+    if (end.spare_bits < 3) {
+        out.push_back(0);
+    }
+    for (std::uint8_t b : {0x00, 0x00, 0xff, 0xff}) {
+        out.push_back(b);
+    }
     return out;
 }
 
@@ -164,23 +216,17 @@ void GzipEncoder::drain(std::size_t keep)
 
 void GzipEncoder::submit_block(bool last)
 {
-    crc_ = crc32_gzip_refl(crc_, block_.data(), block_.size());
+    crc_ = libdeflate_crc32(crc_, block_.data(), block_.size());
     isize_ += block_.size();
-    Bytes next_dict(block_.end() -
-                        static_cast<long>(std::min(history, block_.size())),
-                    block_.end());
     if (pool_ == nullptr || pool_->saturated()) {
         drain(0); // keep the output in order
-        emit(deflate_block(block_, dict_, last));
+        emit(deflate_block(block_, last));
     } else {
         auto input = std::make_shared<Bytes>(std::move(block_));
-        auto dict = std::make_shared<Bytes>(std::move(dict_));
-        in_flight_.push_back(pool_->submit([input, dict, last] {
-            return deflate_block(*input, *dict, last);
-        }));
+        in_flight_.push_back(pool_->submit(
+            [input, last] { return deflate_block(*input, last); }));
         drain(pool_->window());
     }
-    dict_ = std::move(next_dict);
     block_ = Bytes();
     block_.reserve(gzip_block);
 }

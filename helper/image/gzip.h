@@ -1,15 +1,19 @@
-// Streaming gzip compression with ISA-L's igzip (level 1), in parallel.
+// Streaming gzip compression with libdeflate (level 5), in parallel.
 //
-// Layers are compressed once and served many times, but assembly time is
-// what a first `docker pull` waits for: igzip level 1 compresses ~10 times
-// faster than zlib level 6 for ~15% more bytes. The input is cut into
-// blocks of a fixed size (gzip_block); each block is deflated on its own,
-// primed with the previous block's last 32 KiB as dictionary and ended with
-// a sync flush, and the blocks are concatenated (as pigz does) into one
-// standard gzip member (RFC 1952; header mtime 0, no name, OS 255) that
-// zlib's gunzip and Go's compress/gzip read. Blocks can therefore be
-// compressed on several cores, and the bytes depend only on the input: the
-// same with a pool of any size or none.
+// Layers are compressed once and served many times, and both their size
+// (what every pull downloads) and the time to compress them (what a first
+// pull waits for) matter: libdeflate level 5 gives layers slightly smaller
+// than zlib level 6 (gzip -6, Go's default) at about three times its speed
+// per core (docs/images.md, "Compression", has the measurements). The
+// input is cut into blocks of a fixed size (gzip_block); each block is
+// deflated on its own (libdeflate compresses whole buffers and takes no
+// dictionary), its final-block bit cleared and a sync flush (an empty
+// stored block) appended so that it ends on a byte boundary, and the
+// blocks are concatenated into one standard gzip member (RFC 1952; header
+// mtime 0, no name, OS 255) that zlib's gunzip, Go's compress/gzip and
+// Python read. Blocks can therefore be compressed on several cores, and
+// the bytes depend only on the input: the same with a pool of any size or
+// none.
 #pragma once
 
 #include <atomic>
@@ -93,14 +97,19 @@ class GzipEncoder {
     Sink sink_;
     CompressionPool* pool_;
     Bytes block_;
-    Bytes dict_;
     std::uint32_t crc_ = 0;
     std::uint64_t isize_ = 0;
     std::deque<std::future<Bytes>> in_flight_;
     bool finished_ = false;
 };
 
-// Deflate one block (raw deflate, no header) as described above.
-Bytes deflate_block(const Bytes& input, const Bytes& dict, bool last);
+// The libdeflate compression level: the fastest whose layers are no bigger
+// than gzip -6's (level 4 gives ~1% more bytes).
+inline constexpr int gzip_level = 5;
+
+// Deflate one block (raw deflate, no header) as described above: the last
+// block ends the deflate stream; any other ends with a sync flush, not
+// final, so that the next block's bytes can follow it.
+Bytes deflate_block(const Bytes& input, bool last);
 
 } // namespace nixery

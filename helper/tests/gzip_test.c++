@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <cstdio>
 #include <random>
 #include <string>
 
@@ -92,7 +93,7 @@ TEST(Gzip, PoolGivesTheSameBytes)
 {
     std::string data = sample(7 * gzip_block + 12345);
     std::string inline_gz = compress(data, 65536);
-    for (unsigned threads : {1u, 3u}) {
+    for (unsigned threads : {1u, 2u, 3u, 8u}) {
         CompressionPool pool(threads);
         EXPECT_EQ(compress(data, 65536, &pool), inline_gz) << threads;
     }
@@ -109,16 +110,68 @@ TEST(Gzip, BlockBoundaries)
     }
 }
 
-TEST(Gzip, DictionaryPrimesTheNextBlock)
+// What a layer holds: machine code and text, here this test's own binary.
+std::string own_binary()
 {
-    // A block repeating the end of the previous one compresses to little:
-    // the previous block's tail is the dictionary.
-    std::string text = sample(4000).substr(3000); // random bytes
-    Bytes dict(text.begin(), text.end());
-    Bytes with = deflate_block(dict, dict, false);
-    Bytes without = deflate_block(dict, Bytes(), false);
-    EXPECT_LT(with.size() * 2, without.size());
-    EXPECT_GE(without.size(), dict.size());
+    std::FILE* f = std::fopen("/proc/self/exe", "rb");
+    EXPECT_NE(f, nullptr);
+    std::string s;
+    char buf[65536];
+    for (std::size_t n;
+         f != nullptr && (n = std::fread(buf, 1, sizeof buf, f)) > 0;) {
+        s.append(buf, n);
+    }
+    if (f != nullptr) {
+        std::fclose(f);
+    }
+    return s;
+}
+
+TEST(Gzip, NoBiggerThanZlibLevel6)
+{
+    // The goal (docs/images.md): layers no bigger than gzip -6's, within
+    // 1%, although blocks are compressed independently.
+    std::string data = own_binary().substr(0, 4 * gzip_block);
+    ASSERT_EQ(data.size(), 4 * gzip_block);
+    uLongf zsize = compressBound(static_cast<uLong>(data.size()));
+    std::string z(zsize, '\0');
+    ASSERT_EQ(compress2(reinterpret_cast<Bytef*>(z.data()), &zsize,
+                        reinterpret_cast<const Bytef*>(data.data()),
+                        static_cast<uLong>(data.size()), 6),
+              Z_OK);
+    CompressionPool pool(2);
+    std::string gz = compress(data, 65536, &pool);
+    EXPECT_EQ(gunzip(gz), data);
+    // zlib's stream has 6 bytes of framing, gzip's 18.
+    EXPECT_LE(static_cast<double>(gz.size() - 18),
+              1.01 * static_cast<double>(zsize - 6))
+        << gz.size() << " bytes against zlib's " << zsize;
+}
+
+TEST(Gzip, InnerBlockIsNotFinalAndEndsOnAByte)
+{
+    // A block other than the last must leave the deflate stream open and
+    // end byte-aligned with a sync flush, whatever libdeflate chose.
+    for (std::size_t size : {std::size_t{1}, std::size_t{1000}, gzip_block}) {
+        std::string text = sample(size);
+        Bytes block(text.begin(), text.end());
+        Bytes out = deflate_block(block, false);
+        ASSERT_GE(out.size(), 4u);
+        EXPECT_EQ(Bytes(out.end() - 4, out.end()),
+                  (Bytes{0x00, 0x00, 0xff, 0xff}));
+        z_stream z{};
+        ASSERT_EQ(inflateInit2(&z, -MAX_WBITS), Z_OK);
+        std::string got(size + 1, '\0');
+        z.next_in = out.data();
+        z.avail_in = static_cast<uInt>(out.size());
+        z.next_out = reinterpret_cast<Bytef*>(got.data());
+        z.avail_out = static_cast<uInt>(got.size());
+        EXPECT_EQ(inflate(&z, Z_SYNC_FLUSH), Z_OK) << size; // not STREAM_END
+        EXPECT_EQ(z.avail_in, 0u);
+        got.resize(got.size() - z.avail_out);
+        EXPECT_EQ(got, text) << size;
+        inflateEnd(&z);
+    }
 }
 
 } // namespace
