@@ -197,7 +197,9 @@ TEST_F(Assemble, ReportsLayersThenPublishing)
     };
     assemble(closure);
     std::size_t n =
-        group_layers(closure, nullptr, options.layer_budget).size() + 1;
+        layer_closure(closure, nullptr, options.layer_budget, options.layering)
+            .size() +
+        1;
     ASSERT_GE(seen.size(), 2u);
     EXPECT_EQ(seen.front(), "building 1/" + std::to_string(n));
     EXPECT_EQ(seen[seen.size() - 2],
