@@ -60,7 +60,6 @@ class StderrSink {
     void feed(const char* data, std::size_t n)
     {
         result_.err_bytes += n;
-        keep(data, n);
         line_.append(data, n);
         std::size_t start = 0;
         for (;;) {
@@ -102,19 +101,23 @@ class StderrSink {
     {
         ++result_.err_lines;
         if (is_marked(line)) {
+            // Data for the caller, not a diagnostic: kept out of the tail
+            // that error messages are made of.
             result_.marked = line.substr(options_.marked_prefix.size());
             result_.marked_at = Clock::now();
             return;
         }
+        keep(line);
         if (!options_.log_source.empty()) {
             log::debug(line, {{"source", options_.log_source}});
         }
     }
 
-    void keep(const char* data, std::size_t n)
+    void keep(std::string_view line)
     {
         std::string& t = result_.err_tail;
-        t.append(data, n);
+        t.append(line);
+        t += '\n';
         if (t.size() > 2 * options_.stderr_keep) {
             t.erase(0, t.size() - options_.stderr_keep);
         }

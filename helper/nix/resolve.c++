@@ -263,6 +263,13 @@ resolve_names(const Call& call, const std::vector<std::string>& names,
 std::string build_culprit(std::string_view err,
                           const std::vector<PackageResolution>& found)
 {
+    // Nix's error lines name the failed derivation, or the package's
+    // derivation whose dependency failed; lines before them list every
+    // derivation to build.
+    if (std::size_t e = err.starts_with("error:") ? 0 : err.find("\nerror:");
+        e != std::string_view::npos) {
+        err.remove_prefix(e);
+    }
     std::string culprit;
     std::size_t best = std::string_view::npos;
     for (const PackageResolution& p : found) {

@@ -134,7 +134,10 @@ std::string nix_build_error_message(std::string_view stderr_text,
             trim(nl == std::string_view::npos ? before : before.substr(nl + 1));
         before = nl == std::string_view::npos ? "" : before.substr(0, nl);
         if (line.empty() || line.starts_with("building '") ||
-            line.starts_with("these ") || line.starts_with("/nix/store/")) {
+            line.starts_with("these ") ||
+            line.starts_with("this derivation ") ||
+            line.starts_with("this path ") || line.starts_with("/nix/store/") ||
+            line.starts_with("warning: ")) {
             continue;
         }
         tail.push_back(line);

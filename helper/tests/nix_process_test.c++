@@ -132,6 +132,9 @@ TEST(NixProcess, MarkedLineKeptWholeWhateverItsLength)
     EXPECT_NE(r.marked_at, std::chrono::steady_clock::time_point{});
     EXPECT_EQ(r.err_lines, 4u);
     EXPECT_NE(r.err_tail.find("after"), std::string::npos);
+    // The marked lines are data, not diagnostics: not in the tail.
+    EXPECT_EQ(r.err_tail.find("mark: "), std::string::npos) << r.err_tail;
+    EXPECT_EQ(r.err_tail, "before\nafter\n");
 }
 
 TEST(NixProcess, NoMarkedLineNoMark)

@@ -215,6 +215,24 @@ TEST(ResolveImage, BuildFailure)
     EXPECT_EQ(again.status, ResolveResult::Status::ok) << again.message;
 }
 
+TEST(ResolveImage, BuildFailureNamesTheFailingPackageWhateverItsPlace)
+{
+    // The package that builds fine comes first in the request, so first
+    // in nix-build's resolution line: the failure still names the one
+    // whose builder failed, and the resolution line (every package's
+    // store paths) stays out of the message clients see.
+    auto result =
+        resolve_image(fixture(), request({"hello", "failing"}), options());
+    EXPECT_EQ(result.status, ResolveResult::Status::build_failed);
+    EXPECT_EQ(result.package, "failing");
+    EXPECT_EQ(result.message.find("nixery-resolution"), std::string::npos)
+        << result.message;
+    EXPECT_EQ(result.message.find("will be built"), std::string::npos)
+        << result.message;
+    EXPECT_NE(result.message.find("failed with exit code 3"), std::string::npos)
+        << result.message;
+}
+
 TEST(ResolveImage, MegabyteOfBuildOutput)
 {
     // Nix's stderr goes to the log line by line: catch it in a file.
