@@ -9,6 +9,7 @@
 #include "fuzz.h"
 
 #include "image_request.h"
+#include "json.h"
 #include "tag_list.h"
 
 #include <jansson.h>
