@@ -87,7 +87,7 @@ SANITIZE_TESTS := t/070-bucket-redirect.t t/071-bucket-proxy.t \
 	t/400-queue-build.t t/410-queue-redis-down.t \
 	t/420-queue-helper-crash.t t/430-queue-timeout-disconnect.t \
 	t/440-queue-multi.t t/460-queue-redis-auth.t t/470-queue-reload.t \
-	t/480-queue-status.t t/490-queue-bad-result.t
+	t/480-queue-status.t t/490-queue-bad-result.t t/106-tags-list-redis.t
 ASAN_BUILD := $(if $(filter 1,$(SANITIZE)),$(BUILD),$(BUILD)/asan)
 
 all: module

@@ -15,6 +15,7 @@
 #include "ngx/serve.h"
 #include "ngx/stats.h"
 #include "ngx/tag.h"
+#include "ngx/tags.h"
 #include "ngx/worker.h"
 
 #include "errors.h"
@@ -367,8 +368,7 @@ try {
         }
         return nixery::serve_blob(r, route.reference);
     case nixery::RouteKind::tags_list:
-        return nixery::send_json(r, NGX_HTTP_OK,
-                                 nixery::tags_list_json(route.name));
+        return nixery::serve_tags_list(r, route.name);
     case nixery::RouteKind::referrers:
         return nixery::serve_referrers(r);
     case nixery::RouteKind::invalid:

@@ -7,6 +7,7 @@
 #include "image_request.h"
 #include "json.h"
 #include "routes.h"
+#include "tag_list.h"
 
 #include <jansson.h>
 
@@ -50,7 +51,7 @@ NIXERY_FUZZ_TARGET
         break;
     case RouteKind::tags_list: {
         require(valid_name(r.name));
-        std::string body = tags_list_json(r.name);
+        std::string body = tags_list_json(r.name, {"latest"});
         JsonPtr j(json_loadb(body.data(), body.size(), 0, nullptr));
         require(j != nullptr);
         json_t* name = json_object_get(j.get(), "name");

@@ -116,6 +116,18 @@ RESULTS = [
 for r in RESULTS:
     put("queue_result", json.dumps(r, separators=(",", ":")))
 
+# The helpers' list of tags (tag_list_test), a NUL, a tags/list query.
+for record, args in [
+    ({"v": 1, "helper": "h-1", "listed_ms": 1764075600123,
+      "tags": ["feature", "main", "v1.0"]}, "n=2&last=feature"),
+    ({"v": 1, "tags": ["b", "a", "b", 7, None, "x/y", "", "../x",
+                       "0123456789abcdef0123456789abcdef01234567"]}, "n=0"),
+    ({"v": 2, "tags": []}, "last=v1%2E0&n=99999999999999999999999"),
+    ({"v": 1, "tags": ["Zeta", "alpha", "_x", "9"]}, "n=-1"),
+    ({"v": 1, "tags": ["latest"]}, "last=a/b"),
+]:
+    put("tags_record", json.dumps(record, separators=(",", ":")) + "\0" + args)
+
 
 def bulk(s):
     b = s.encode()

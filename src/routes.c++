@@ -2,9 +2,6 @@
 
 #include "digest.h"
 #include "image_request.h"
-#include "json.h"
-
-#include <jansson.h>
 
 namespace nixery {
 
@@ -178,15 +175,6 @@ bool query_has_param(std::string_view args, std::string_view name) noexcept
         args.remove_prefix(amp + 1);
     }
     return false;
-}
-
-std::string tags_list_json(std::string_view name)
-{
-    JsonPtr root(json_pack("{s:s%,s:[s]}", "name", name.data(), name.size(),
-                           "tags", "latest"));
-    std::string out = json_dump(root.get(), JSON_COMPACT | JSON_PRESERVE_ORDER);
-    out.push_back('\n');
-    return out;
 }
 
 } // namespace nixery

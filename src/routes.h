@@ -73,11 +73,7 @@ bool tag_may_exist(TagPolicy policy, std::string_view tag) noexcept;
 // The `detail` of that 404: which tags this registry serves.
 std::string unserved_tag_detail(TagPolicy policy, std::string_view tag);
 
-// The body of /v2/<name>/tags/list: `latest`, the one tag every package
-// source has and the one clients use by default. A git source also serves
-// its branches, git tags and commits, which the module cannot list without
-// asking the repository (docs/images.md). `name` must be valid_name().
-std::string tags_list_json(std::string_view name);
+// The body of /v2/<name>/tags/list and its pages: tag_list.h.
 
 // The referrers API's answer for any digest: nothing here refers to
 // anything (the registry stores no signatures or other artifacts), so an

@@ -261,6 +261,37 @@ for my $path ('/v2/_catalog', '/v2/hello/tags/lists', '/v2/hello',
     failed($t->http(GET => '/v2/Shell/tags/list'), 400, 'NAME_INVALID',
         'tags/list: invalid name');
 }
+# Its pages (the spec's n and last), under every source: `latest` is the
+# only tag here, so there is never a next page.
+for my $row (
+    [ 'n=1', ['latest'] ], [ 'n=0', [] ], [ 'n=100', ['latest'] ],
+    [ 'n=99999999999999999999999', ['latest'] ], [ 'last=latest', [] ],
+    [ 'last=a&n=1', ['latest'] ], [ 'last=m', [] ], [ 'n=&last=', ['latest'] ],
+    [ 'n=1&other=x', ['latest'] ],
+) {
+    my ($query, $tags) = @$row;
+    my $res = $t->http(GET => "/v2/hello/tags/list?$query");
+    is($res->{status}, 200, "tags/list?$query: 200");
+    is_deeply($t->json($res), { name => 'hello', tags => $tags },
+        "tags/list?$query: " . join(',', @$tags));
+    ok(!exists $res->{headers}{link}, "tags/list?$query: no Link");
+}
+for my $query ('n=-1', 'n=abc', 'n=1.5', 'n=+1', 'last=a/b', 'last=.x',
+    'last=' . 'a' x 129) {
+    my $res = $t->http(GET => "/v2/hello/tags/list?$query");
+    failed($res, 400, 'UNSUPPORTED', "tags/list?$query");
+    like($t->json($res)->{errors}[0]{detail},
+        $query =~ /^n/ ? qr/n must be a non-negative integer/ : qr/last must be a tag/,
+        "tags/list?$query: the detail says why");
+}
+{
+    my $get = $t->http(GET => '/v2/hello/tags/list?n=1');
+    my $head = $t->http(HEAD => '/v2/hello/tags/list?n=1');
+    is($head->{status}, 200, 'HEAD tags/list: 200');
+    is($head->{body}, '', 'HEAD tags/list: no body');
+    is($head->{headers}{'content-length'}, length($get->{body}),
+        'HEAD tags/list: the length of the body');
+}
 for my $method (qw(PUT POST PATCH DELETE OPTIONS)) {
     my $res = $t->http($method => '/v2/hello/manifests/latest',
         headers => [ [ 'Content-Length' => 2 ] ], body => '{}');

@@ -128,6 +128,15 @@ my @table = (
     [ 'traversal in the query', get("$manifest?../../secret.txt"), 200, '' ],
     [ 'query on a blob', get("$blob?x=%00"), 200, '' ],
     [ 'query on an unknown route', get('/v2/_catalog?n=10'), 404, 'UNSUPPORTED' ],
+    # tags/list pagination (n and last) from a hostile client.
+    [ 'tags/list n of 64 KiB digits', get('/v2/hello/tags/list?n=' . ('9' x 65536)), 200, '' ],
+    [ 'tags/list n negative', get('/v2/hello/tags/list?n=-1'), 400, 'UNSUPPORTED' ],
+    [ 'tags/list n %00', get('/v2/hello/tags/list?n=%00'), 400, 'UNSUPPORTED' ],
+    [ 'tags/list last %00', get('/v2/hello/tags/list?last=a%00b'), 400, 'UNSUPPORTED' ],
+    [ 'tags/list last traversal', get('/v2/hello/tags/list?last=..%2f..%2fsecret.txt'), 400, 'UNSUPPORTED' ],
+    [ 'tags/list last of 64 KiB', get("/v2/hello/tags/list?last=$k64"), 400, 'UNSUPPORTED' ],
+    [ 'tags/list 5000 parameters', get('/v2/hello/tags/list?' . join('&', ('n=1') x 5000)), 200, '' ],
+    [ 'tags/list lone %', get('/v2/hello/tags/list?last=%'), 400, 'UNSUPPORTED' ],
     # Absurd digests.
     [ 'empty digest', get('/v2/hello/blobs/sha256:'), 400, 'DIGEST_INVALID' ],
     [ '65 hex digits', get("/v2/hello/blobs/sha256:${hex}0"), 400, 'DIGEST_INVALID' ],

@@ -5,13 +5,16 @@
 # inspected with skopeo; a branch the repository lacks is refused from
 # git's listing without running Nix, a commit it lacks after Nix's fetch
 # failed: both are "manifest unknown" (404), not 500, and a repeat is
-# answered from Redis without the helper.
+# answered from Redis without the helper. tags/list lists what the manifest
+# routes serve: `latest`, the branches and the git tags, from the helper's
+# listing in Redis (every listed tag's manifest is 200; a deleted branch
+# leaves the list at the next refresh), in the spec's pages.
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use File::Copy qw(copy);
-use JSON::PP;
+use JSON::PP qw(decode_json);
 use Test::More;
 use Nixery::Test;
 use Nixery::Queue;
@@ -44,6 +47,13 @@ $t->write_file("$repo/default.nix", $set);
 git('commit', '-q', '-a', '-m', 'feature');
 chomp(my $feature = `git -C $repo rev-parse HEAD`);
 git('checkout', '-q', 'main');
+# A git tag (annotated: ls-remote names it twice, once peeled) on main, a
+# branch to delete later, and refs that are no image tags: a branch with a
+# '/' and one named like a commit (the manifest route reads that as one).
+git('tag', '-a', '-m', 'release', 'v1.0');
+git('branch', 'doomed');
+git('branch', 'topic/x');
+git('branch', 'abcdef0123456789abcdef0123456789abcdef01');
 
 my $q = Nixery::Queue->new($t);
 $q->start_redis;
@@ -52,7 +62,8 @@ local $ENV{NIXERY_LOG_LEVEL} = 'debug';
 $t->spawn('helper', $Nixery::Queue::HELPER, '--redis', $q->address,
     '--storage', $t->storage, '--pkgs-repo', $repo,
     '--nix-dir', "$root/nix", '--gc-roots', "$dir/gcroots",
-    '--heartbeat', 1, '--helper-id', 'git', '--unknown-ttl', 300);
+    '--heartbeat', 1, '--helper-id', 'git', '--unknown-ttl', 300,
+    '--tags-refresh', 1);
 ok($q->wait_helper('git'), 'helper on a git source up')
     or BAIL_OUT('nixery-helper did not start: '
         . ($t->read_file('logs/helper.log') // ''));
@@ -124,8 +135,61 @@ $r = $t->http(GET => "/v2/hello/manifests/$missing");
 is($r->{status}, 404, 'again: 404');
 is(builds(), $n, '... answered from Redis, no build');
 
-is_deeply($t->json($t->http(GET => '/v2/hello/tags/list'))->{tags},
-    ['latest'], 'tags/list names latest');
+# tags/list: what the helper published, with `latest`.
+my @all = qw(doomed feature latest main v1.0);
+$r = $t->http(GET => '/v2/hello/tags/list');
+is($r->{status}, 200, 'tags/list: 200');
+is_deeply($t->json($r), { name => 'hello', tags => \@all },
+    'tags/list: latest, the branches and the git tag, sorted')
+    or diag($r->{body});
+my $record = $q->cli('GET', 'nixery:tags') // '';
+like($record, qr/"helper":"git"/, 'the record in redis names the helper');
+my $ttl = $q->cli('TTL', 'nixery:tags') // '';
+ok($ttl =~ /^(\d+)/ && $1 >= 1 && $1 <= 3,
+    'its TTL is three refresh periods') or diag("TTL $ttl");
+# Every listed tag is served (`latest` and `feature` were built above).
+for my $tag (@all) {
+    $r = $t->http(GET => "/v2/hello/manifests/$tag");
+    is($r->{status}, 200, "listed tag $tag: manifest 200")
+        or diag($r->{body});
+}
+($rc, $out) = skopeo('list-tags', '--tls-verify=false', "docker://$host/hello");
+is($rc, 0, 'skopeo list-tags') or diag($out);
+my $listed = eval { decode_json($out)->{Tags} } // [];
+is_deeply($listed, \@all, '... lists the same tags');
+
+# Pages: n, last and the Link to the next page, walked to the end.
+$r = $t->http(GET => '/v2/hello/tags/list?n=2');
+is_deeply($t->json($r)->{tags}, ['doomed', 'feature'], 'n=2: the first two');
+is($r->{headers}{link}, '</v2/hello/tags/list?n=2&last=feature>; rel="next"',
+    'n=2: a Link to the next page');
+my @walked;
+my $next = '/v2/hello/tags/list?n=2';
+for (1 .. 10) {
+    $r = $t->http(GET => $next);
+    push @walked, @{ $t->json($r)->{tags} };
+    last unless ($r->{headers}{link} // '') =~ /^<([^>]+)>; rel="next"$/;
+    $next = $1;
+}
+is_deeply(\@walked, \@all, 'following the Links lists every tag once');
+$r = $t->http(GET => '/v2/hello/tags/list?n=2&last=main');
+is_deeply($t->json($r)->{tags}, ['v1.0'], 'n=2&last=main: the rest');
+ok(!exists $r->{headers}{link}, '... and no Link');
+$r = $t->http(GET => '/v2/hello/tags/list?last=feature');
+is_deeply($t->json($r)->{tags}, [qw(latest main v1.0)], 'last alone');
+$r = $t->http(GET => '/v2/hello/tags/list?n=0');
+is_deeply($t->json($r)->{tags}, [], 'n=0: empty');
+ok(!exists $r->{headers}{link}, '... and no Link');
+is($t->http(GET => '/v2/hello/tags/list?n=x')->{status}, 400, 'n=x: 400');
+
+# A branch deleted from the repository leaves the list at the next
+# listing (--tags-refresh 1 here).
+git('branch', '-q', '-D', 'doomed');
+my $gone = Nixery::Test::poll(15, sub {
+    $t->json($t->http(GET => '/v2/hello/tags/list'))->{tags} },
+    sub { !grep { $_ eq 'doomed' } @{ $_[0] } });
+is_deeply($gone, [qw(feature latest main v1.0)],
+    'a deleted branch leaves tags/list after a refresh');
 
 $t->done;
 done_testing;

@@ -15,6 +15,7 @@
 #include "queue/metrics_server.h"
 #include "queue/nix_builder.h"
 #include "queue/redis.h"
+#include "queue/tags_publisher.h"
 
 #include <csignal>
 #include <cstdlib>
@@ -44,6 +45,9 @@ struct HelperFlags {
     std::chrono::milliseconds fake_delay{0};
     std::vector<Arch> platforms{Arch::amd64};
     std::string metrics_listen;
+    // How often a git source's branches and tags are published for
+    // tags/list (tags_publisher.h).
+    std::chrono::seconds tags_refresh{30};
 };
 
 HelperFlags parse_flags(int argc, char** argv)
@@ -102,6 +106,9 @@ HelperFlags parse_flags(int argc, char** argv)
                 "index lifetime for moving sources (default 3600)")
         .number("--heartbeat", &d.heartbeat, 1, "S",
                 "heartbeat period (default 5)")
+        .number("--tags-refresh", &f.tags_refresh, 1, "S",
+                "git source: publish its branches and tags for\n"
+                "tags/list every S seconds (default 30)")
         .number("--max-deliveries", &d.max_deliveries, 1, "N",
                 "attempts before a job is abandoned (default 3)")
         .text("--helper-id", &d.helper_id, "ID",
@@ -136,11 +143,13 @@ HelperFlags parse_flags(int argc, char** argv)
     return f;
 }
 
-// The builder the flags ask for; sets daemon.pinned to match its source.
+// The builder the flags ask for; sets daemon.pinned to match its source,
+// and `refs` to the repository's refs when the source is git.
 // Exits 2 when the package source or the popularity cannot be used.
 // `storage` and `lock` outlive the builder.
 queue::Builder make_builder(HelperFlags& f, Storage& storage,
-                            CollectionLock& lock)
+                            CollectionLock& lock,
+                            std::shared_ptr<GitRefs>& refs)
 {
     queue::DaemonOptions& d = f.daemon;
     if (!f.fake_builder.empty()) {
@@ -165,6 +174,7 @@ queue::Builder make_builder(HelperFlags& f, Storage& storage,
     nix.nix.gc_roots_dir = f.gc_roots;
     if (nix.source.type == PackageSource::Type::git) {
         nix.nix.git_refs = std::make_shared<GitRefs>(nix.source.value);
+        refs = nix.nix.git_refs;
     }
     nix.layer_budget = f.layer_budget;
     nix.layering = f.layering;
@@ -260,7 +270,28 @@ int main(int argc, char** argv)
             return 2;
         }
     }
-    queue::Builder builder = make_builder(flags, *metered, *lock);
-    return run_until_signalled(std::move(flags.daemon), *metered,
-                               std::move(builder), metrics_server.get());
+    std::shared_ptr<GitRefs> refs;
+    queue::Builder builder = make_builder(flags, *metered, *lock, refs);
+    // A git source: tags/list lists its branches and tags, which only the
+    // helper can see (docs/redis.md, `nixery:tags`).
+    std::unique_ptr<queue::TagsPublisher> tags;
+    if (refs) {
+        if (flags.daemon.helper_id.empty()) {
+            flags.daemon.helper_id = queue::default_helper_id();
+        }
+        tags =
+            std::make_unique<queue::TagsPublisher>(queue::TagsPublisherOptions{
+                flags.daemon.redis, flags.daemon.helper_id, flags.tags_refresh,
+                [refs] {
+                    RefNames names = refs->list();
+                    return std::vector<std::string>(names.begin(), names.end());
+                }});
+        tags->start();
+    }
+    int rc = run_until_signalled(std::move(flags.daemon), *metered,
+                                 std::move(builder), metrics_server.get());
+    if (tags) {
+        tags->stop();
+    }
+    return rc;
 }

@@ -76,4 +76,13 @@ bool GitRefs::has(std::string_view name)
     return refs_.contains(name);
 }
 
+RefNames GitRefs::list()
+{
+    std::lock_guard lock(mutex_);
+    refs_ = parse_ls_remote(lister_(url_));
+    listed_ = std::chrono::steady_clock::now();
+    fresh_ = true;
+    return refs_;
+}
+
 } // namespace nixery

@@ -42,6 +42,10 @@ class GitRefs {
     // when git cannot list the repository.
     bool has(std::string_view name);
 
+    // Every branch and git tag name, from a listing made now (which has()
+    // then uses for the TTL). Thread-safe; throws as has() does.
+    RefNames list();
+
   private:
     std::string url_;
     std::chrono::seconds ttl_;

@@ -29,16 +29,6 @@ std::int64_t unix_now_ms()
         .count();
 }
 
-std::string default_helper_id()
-{
-    char host[256] = {};
-    if (gethostname(host, sizeof host - 1) != 0) {
-        host[0] = '\0';
-    }
-    return std::string(host[0] ? host : "helper") + "-" +
-           std::to_string(getpid());
-}
-
 // An index entry that still serves the request, if storage has one: a
 // duplicate job (enqueued just after a build finished) costs no build. An
 // entry that cannot be read is no entry: the build rewrites it.
@@ -94,6 +84,16 @@ std::vector<std::string> cached_unknown(RedisClient& redis,
 }
 
 } // namespace
+
+std::string default_helper_id()
+{
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) {
+        host[0] = '\0';
+    }
+    return std::string(host[0] ? host : "helper") + "-" +
+           std::to_string(getpid());
+}
 
 Daemon::Daemon(DaemonOptions options, Storage& storage, Builder builder)
     : options_(std::move(options)), storage_(storage),

@@ -47,6 +47,9 @@ struct DaemonOptions {
     std::string helper_id;
 };
 
+// "<hostname>-<pid>": the default helper id.
+std::string default_helper_id();
+
 class Daemon {
   public:
     // `storage` (checked for an index entry before building: a duplicate

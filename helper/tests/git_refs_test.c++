@@ -67,6 +67,18 @@ TEST(GitRefs, OneListingServesManyQuestionsUntilTheTtl)
     EXPECT_EQ(calls, 3);
 }
 
+TEST(GitRefs, ListListsNowAndFeedsHas)
+{
+    int calls = 0;
+    GitRefs refs("https://example.org/pkgs.git", std::chrono::seconds(3600),
+                 std::chrono::seconds(1), CountingLister{&calls, listing});
+    EXPECT_EQ(refs.list(), (RefNames{"main", "feature/x", "v1.0"}));
+    EXPECT_EQ(refs.list().size(), 3u);
+    EXPECT_EQ(calls, 2); // each list() lists again
+    EXPECT_TRUE(refs.has("v1.0"));
+    EXPECT_EQ(calls, 2); // has() uses the listing list() made
+}
+
 TEST(GitRefs, ListingFailureThrows)
 {
     GitRefs refs("https://example.org/pkgs.git", std::chrono::seconds(30),
@@ -75,6 +87,7 @@ TEST(GitRefs, ListingFailureThrows)
                      throw std::runtime_error("git ls-remote failed");
                  });
     EXPECT_THROW(refs.has("main"), std::runtime_error);
+    EXPECT_THROW(refs.list(), std::runtime_error);
 }
 
 TEST(CheckTag, PathAndChannelHaveLatestOnly)

@@ -80,13 +80,23 @@ struct BoardWait {
 };
 static_assert(std::is_trivially_destructible_v<BoardWait>);
 
+// A tags/list request waiting for the helpers' list of tags (tags.h).
+// Lives in the request's pool, inside its cleanup; trivially destructible.
+struct TagsWait {
+    ngx_http_request_t* r;
+    std::uint64_t id; // its entry in Queue::tag_lists_ (0: answered)
+    const char* name; // the repository name, copied into r->pool
+    std::size_t name_len;
+};
+static_assert(std::is_trivially_destructible_v<TagsWait>);
+
 // What a reply on the command connection answers, in the order sent.
 struct Pending {
     // refresh: a background rebuild (Queue::refresh), no request waits.
-    enum class Kind { enqueue, refresh, board, ignore };
+    enum class Kind { enqueue, refresh, board, tags, ignore };
     Kind kind;
     std::string key;      // enqueue, refresh: the image's key
-    std::uint64_t id = 0; // board: the BoardWait's id
+    std::uint64_t id = 0; // board: the BoardWait's id; tags: the TagsWait's
 };
 
 class Queue final : public RedisHandler {
@@ -111,6 +121,11 @@ class Queue final : public RedisHandler {
     // and forget a board request that went away.
     ngx_int_t read_board(ngx_http_request_t* r);
     void forget_board(BoardWait* w) noexcept;
+
+    // tags.c++: read the helpers' list of tags for tags/list of `name`
+    // (NGX_DONE: answered later), and forget a request that went away.
+    ngx_int_t read_tags(ngx_http_request_t* r, std::string_view name);
+    void forget_tags(TagsWait* w) noexcept;
 
     // queue_waiters.c++
     ngx_int_t park(ngx_http_request_t* r, const ImageRequest& request);
@@ -138,6 +153,9 @@ class Queue final : public RedisHandler {
     static void flush_waiters(ngx_event_t* ev) noexcept;
     void on_board_reply(std::uint64_t id, redisReply* reply) noexcept;
     void fail_boards() noexcept;
+    // tags.c++
+    void on_tags_reply(std::uint64_t id, redisReply* reply) noexcept;
+    void fail_tags() noexcept;
 
     // queue_redis.c++
     static void on_ping(ngx_event_t* ev) noexcept;
@@ -174,6 +192,9 @@ class Queue final : public RedisHandler {
     // Board requests waiting for their reply, by id.
     std::unordered_map<std::uint64_t, BoardWait*> boards_;
     std::uint64_t board_seq_ = 0;
+    // tags/list requests waiting for their reply, by id.
+    std::unordered_map<std::uint64_t, TagsWait*> tag_lists_;
+    std::uint64_t tags_seq_ = 0;
     // Images whose waiting count changed since the last flush to Redis.
     std::unordered_set<std::string> waiters_dirty_;
     ngx_event_t waiters_flush_{};

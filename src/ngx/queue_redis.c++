@@ -462,6 +462,10 @@ void Queue::on_reply(RedisConn& conn, redisReply* reply)
         on_board_reply(p.id, reply);
         return;
     }
+    if (p.kind == Pending::Kind::tags) {
+        on_tags_reply(p.id, reply);
+        return;
+    }
     if (p.kind == Pending::Kind::ignore) {
         if (reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_WARN, log_, 0,
@@ -512,6 +516,7 @@ void Queue::on_down(RedisConn& conn)
     } else {
         pending_.clear();
         fail_boards();
+        fail_tags();
     }
     starting_ = false;
     count_ready();

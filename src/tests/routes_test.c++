@@ -58,8 +58,6 @@ TEST(Routes, TagsList)
     EXPECT_EQ(parse_route("/v2/Shell/tags/list").kind, RouteKind::invalid);
     EXPECT_EQ(parse_route("/v2/Shell/tags/list").error,
               ErrorCode::name_invalid);
-    EXPECT_EQ(tags_list_json("shell/git"),
-              "{\"name\":\"shell/git\",\"tags\":[\"latest\"]}\n");
 }
 
 TEST(Routes, Unknown)
