@@ -2,6 +2,7 @@
 
 #include "image_request.h"
 #include "json.h"
+#include "sigv4.h"
 
 #include <jansson.h>
 
@@ -18,45 +19,25 @@ bool is_lower_hex(char c) noexcept
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
-int hex_value(char c) noexcept
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-// %XX decoding of a query value; a '%' not followed by two hex digits is
-// kept as it is (and then fails valid_tag()).
-std::string percent_decode(std::string_view s)
-{
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size()) {
-            int hi = hex_value(s[i + 1]);
-            int lo = hex_value(s[i + 2]);
-            if (hi >= 0 && lo >= 0) {
-                out.push_back(static_cast<char>(hi * 16 + lo));
-                i += 2;
-                continue;
-            }
-        }
-        out.push_back(s[i]);
-    }
-    return out;
-}
-
 void sort_unique(std::vector<std::string>& v)
 {
     std::sort(v.begin(), v.end());
     v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+// A JSON array of `strings` (each through lossy_json_string()).
+template <class Strings> JsonPtr string_array(const Strings& strings)
+{
+    JsonPtr array(json_array());
+    if (!array) {
+        throw std::bad_alloc();
+    }
+    for (std::string_view t : strings) {
+        if (json_array_append_new(array.get(), lossy_json_string(t)) != 0) {
+            throw std::bad_alloc();
+        }
+    }
+    return array;
 }
 
 } // namespace
@@ -84,15 +65,7 @@ std::string format_tags_record(const std::vector<std::string>& names,
     if (tags.size() > max_listed_tags) {
         tags.resize(max_listed_tags);
     }
-    JsonPtr array(json_array());
-    if (!array) {
-        throw std::bad_alloc();
-    }
-    for (const std::string& t : tags) {
-        if (json_array_append_new(array.get(), lossy_json_string(t)) != 0) {
-            throw std::bad_alloc();
-        }
-    }
+    JsonPtr array = string_array(tags);
     JsonPtr root(json_object());
     if (!root) {
         throw std::bad_alloc();
@@ -170,7 +143,7 @@ TagsQuery parse_tags_query(std::string_view args)
         }
         if (key == "n" && !seen_n) {
             seen_n = true;
-            std::string digits = percent_decode(value);
+            std::string digits = uri_decode(value);
             std::size_t n = 0;
             constexpr std::size_t max = std::numeric_limits<std::size_t>::max();
             for (char c : digits) {
@@ -187,7 +160,7 @@ TagsQuery parse_tags_query(std::string_view args)
             q.n = n;
         } else if (key == "last" && !seen_last) {
             seen_last = true;
-            std::string last = percent_decode(value);
+            std::string last = uri_decode(value);
             if (!valid_tag(last)) {
                 q.error = "the query parameter last must be a tag: "
                           "[A-Za-z0-9_][A-Za-z0-9._-]{0,127}";
@@ -220,15 +193,7 @@ TagsPage page_tags(const std::vector<std::string>& tags, const TagsQuery& query)
 std::string tags_list_json(std::string_view name,
                            const std::vector<std::string_view>& tags)
 {
-    JsonPtr array(json_array());
-    if (!array) {
-        throw std::bad_alloc();
-    }
-    for (std::string_view t : tags) {
-        if (json_array_append_new(array.get(), lossy_json_string(t)) != 0) {
-            throw std::bad_alloc();
-        }
-    }
+    JsonPtr array = string_array(tags);
     JsonPtr root(json_object());
     if (!root ||
         json_object_set_new(root.get(), "name", lossy_json_string(name)) != 0 ||
