@@ -107,12 +107,17 @@ try {
     return fail_request(r, "rendering the build board", "unknown exception");
 }
 
-void board_cleanup(void* data) noexcept
+// The board from the read script's reply; without one (the connection
+// went down first), 503.
+ngx_int_t answer_board(ngx_http_request_t* r, void*,
+                       const redisReply* reply) noexcept
 {
-    auto* w = static_cast<BoardWait*>(data);
-    if (worker_queue != nullptr && w->id != 0) {
-        worker_queue->forget_board(w);
+    if (reply == nullptr) {
+        return send_unavailable(
+            r, "the build queue is unavailable",
+            worker_queue != nullptr ? worker_queue->conf().retry_after : 0);
     }
+    return send_board(r, reply);
 }
 
 ngx_int_t builds_handler(ngx_http_request_t* r) noexcept
@@ -131,7 +136,13 @@ try {
             r, "the build queue is unavailable",
             worker_queue != nullptr ? worker_queue->conf().retry_after : 0);
     }
-    return worker_queue->read_board(r);
+    return worker_queue->park_read(
+        r,
+        format_command(
+            {"EVAL", board::read_script, "3", board::builds_hash,
+             queue::jobs_stream, board::failures_list, queue::helpers_group,
+             std::to_string(board::failures_kept), board::waiters_prefix}),
+        answer_board, nullptr);
 } catch (const std::exception& e) {
     return fail_request(r, "reading the build board", e.what());
 } catch (...) {
@@ -139,78 +150,6 @@ try {
 }
 
 } // namespace
-
-ngx_int_t Queue::read_board(ngx_http_request_t* r)
-{
-    // Everything that can throw comes before the request is touched.
-    std::string eval = format_command(
-        {"EVAL", board::read_script, "3", board::builds_hash,
-         queue::jobs_stream, board::failures_list, queue::helpers_group,
-         std::to_string(board::failures_kept), board::waiters_prefix});
-    std::uint64_t id = ++board_seq_;
-    boards_.emplace(id, nullptr);
-    ngx_http_cleanup_t* cln = ngx_http_cleanup_add(r, sizeof(BoardWait));
-    if (cln == nullptr) {
-        boards_.erase(id);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    auto* w = static_cast<BoardWait*>(cln->data);
-    w->r = r;
-    w->id = id;
-    boards_[id] = w;
-    cln->handler = board_cleanup;
-    try {
-        // Only what is sent has an entry: replies stay in step.
-        pending_.push_back({Pending::Kind::board, {}, id});
-    } catch (...) {
-        forget_board(w);
-        throw;
-    }
-    // Notice a client that goes away; write nothing until answered.
-    r->read_event_handler = ngx_http_test_reading;
-    r->write_event_handler = ngx_http_request_empty_handler;
-    r->main->count++;
-    cmd_.send(eval, 1);
-    return NGX_DONE;
-}
-
-void Queue::forget_board(BoardWait* w) noexcept
-{
-    boards_.erase(w->id);
-    w->id = 0;
-}
-
-void Queue::on_board_reply(std::uint64_t id, redisReply* reply) noexcept
-{
-    auto it = boards_.find(id);
-    if (it == boards_.end()) {
-        return; // the client went away
-    }
-    BoardWait* w = it->second;
-    boards_.erase(it);
-    w->id = 0;
-    ngx_http_request_t* r = w->r;
-    ngx_connection_t* c = r->connection;
-    ngx_http_finalize_request(r, send_board(r, reply));
-    ngx_http_run_posted_requests(c);
-}
-
-// The command connection is gone: the replies will never come.
-void Queue::fail_boards() noexcept
-{
-    while (!boards_.empty()) {
-        auto it = boards_.begin();
-        BoardWait* w = it->second;
-        boards_.erase(it);
-        w->id = 0;
-        ngx_http_request_t* r = w->r;
-        ngx_connection_t* c = r->connection;
-        ngx_http_finalize_request(
-            r, send_unavailable(r, "the build queue is unavailable",
-                                conf_.retry_after));
-        ngx_http_run_posted_requests(c);
-    }
-}
 
 void Queue::count_waiters(const std::string& key) noexcept
 {

@@ -72,31 +72,29 @@ struct Failure {
 
 using KeyTable = std::unordered_map<std::string, KeyEntry>;
 
-// A `nixery_builds` request waiting for the board's read script (builds.h).
-// Lives in the request's pool, inside its cleanup; trivially destructible.
-struct BoardWait {
+// A request parked on the reply to one command it sent on the command
+// connection (the build board, builds.h; tags/list, tags.h). Lives in the
+// request's pool, inside its cleanup; trivially destructible.
+struct ReadWait {
+    // Answers the request from the reply, or from nothing (nullptr) when
+    // the connection went down first; returns what finalizes it.
+    using Answer = ngx_int_t (*)(ngx_http_request_t* r, void* data,
+                                 const redisReply* reply) noexcept;
     ngx_http_request_t* r;
-    std::uint64_t id; // its entry in Queue::boards_ (0: answered)
+    std::uint64_t id; // its entry in Queue::reads_ (0: answered)
+    Answer answer;
+    void* data; // the caller's, in r->pool
 };
-static_assert(std::is_trivially_destructible_v<BoardWait>);
-
-// A tags/list request waiting for the helpers' list of tags (tags.h).
-// Lives in the request's pool, inside its cleanup; trivially destructible.
-struct TagsWait {
-    ngx_http_request_t* r;
-    std::uint64_t id; // its entry in Queue::tag_lists_ (0: answered)
-    const char* name; // the repository name, copied into r->pool
-    std::size_t name_len;
-};
-static_assert(std::is_trivially_destructible_v<TagsWait>);
+static_assert(std::is_trivially_destructible_v<ReadWait>);
 
 // What a reply on the command connection answers, in the order sent.
 struct Pending {
     // refresh: a background rebuild (Queue::refresh), no request waits.
-    enum class Kind { enqueue, refresh, board, tags, ignore };
+    // read: a parked request's command (ReadWait).
+    enum class Kind { enqueue, refresh, read, ignore };
     Kind kind;
     std::string key;      // enqueue, refresh: the image's key
-    std::uint64_t id = 0; // board: the BoardWait's id; tags: the TagsWait's
+    std::uint64_t id = 0; // read: the ReadWait's id
 };
 
 class Queue final : public RedisHandler {
@@ -117,15 +115,12 @@ class Queue final : public RedisHandler {
 
     const QueueConf& conf() const noexcept { return conf_; }
 
-    // builds.c++: read the build board for `r` (NGX_DONE: answered later),
-    // and forget a board request that went away.
-    ngx_int_t read_board(ngx_http_request_t* r);
-    void forget_board(BoardWait* w) noexcept;
-
-    // tags.c++: read the helpers' list of tags for tags/list of `name`
-    // (NGX_DONE: answered later), and forget a request that went away.
-    ngx_int_t read_tags(ngx_http_request_t* r, std::string_view name);
-    void forget_tags(TagsWait* w) noexcept;
+    // queue_redis.c++: send `command` (format_command()) and answer `r`
+    // with `answer` when its reply comes (NGX_DONE: answered later); and
+    // forget a parked request that went away.
+    ngx_int_t park_read(ngx_http_request_t* r, const std::string& command,
+                        ReadWait::Answer answer, void* data);
+    void forget_read(ReadWait* w) noexcept;
 
     // queue_waiters.c++
     ngx_int_t park(ngx_http_request_t* r, const ImageRequest& request);
@@ -151,13 +146,10 @@ class Queue final : public RedisHandler {
     void count_waiters(const std::string& key) noexcept;
     void count_all_waiters() noexcept;
     static void flush_waiters(ngx_event_t* ev) noexcept;
-    void on_board_reply(std::uint64_t id, redisReply* reply) noexcept;
-    void fail_boards() noexcept;
-    // tags.c++
-    void on_tags_reply(std::uint64_t id, redisReply* reply) noexcept;
-    void fail_tags() noexcept;
 
     // queue_redis.c++
+    void on_read_reply(std::uint64_t id, const redisReply* reply) noexcept;
+    void fail_reads() noexcept;
     static void on_ping(ngx_event_t* ev) noexcept;
     static void on_outage(ngx_event_t* ev) noexcept;
     void count_ready() noexcept;
@@ -189,12 +181,9 @@ class Queue final : public RedisHandler {
     KeyTable keys_;
     // What each command in flight on cmd_ was sent for, in order.
     std::deque<Pending> pending_;
-    // Board requests waiting for their reply, by id.
-    std::unordered_map<std::uint64_t, BoardWait*> boards_;
-    std::uint64_t board_seq_ = 0;
-    // tags/list requests waiting for their reply, by id.
-    std::unordered_map<std::uint64_t, TagsWait*> tag_lists_;
-    std::uint64_t tags_seq_ = 0;
+    // Requests parked on a command's reply (ReadWait), by id.
+    std::unordered_map<std::uint64_t, ReadWait*> reads_;
+    std::uint64_t read_seq_ = 0;
     // Images whose waiting count changed since the last flush to Redis.
     std::unordered_set<std::string> waiters_dirty_;
     ngx_event_t waiters_flush_{};

@@ -441,6 +441,86 @@ void Queue::on_refresh_reply(const std::string& key, redisReply* reply)
     }
 }
 
+namespace {
+
+void read_cleanup(void* data) noexcept
+{
+    auto* w = static_cast<ReadWait*>(data);
+    if (worker_queue != nullptr && w->id != 0) {
+        worker_queue->forget_read(w);
+    }
+}
+
+} // namespace
+
+ngx_int_t Queue::park_read(ngx_http_request_t* r, const std::string& command,
+                           ReadWait::Answer answer, void* data)
+{
+    std::uint64_t id = ++read_seq_;
+    reads_.emplace(id, nullptr);
+    ngx_http_cleanup_t* cln = ngx_http_cleanup_add(r, sizeof(ReadWait));
+    if (cln == nullptr) {
+        reads_.erase(id);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    auto* w = static_cast<ReadWait*>(cln->data);
+    w->r = r;
+    w->id = id;
+    w->answer = answer;
+    w->data = data;
+    reads_[id] = w;
+    cln->handler = read_cleanup;
+    try {
+        // Only what is sent has an entry: replies stay in step.
+        pending_.push_back({Pending::Kind::read, {}, id});
+    } catch (...) {
+        forget_read(w);
+        throw;
+    }
+    // Notice a client that goes away; write nothing until answered.
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+    r->main->count++;
+    cmd_.send(command, 1);
+    return NGX_DONE;
+}
+
+void Queue::forget_read(ReadWait* w) noexcept
+{
+    reads_.erase(w->id);
+    w->id = 0;
+}
+
+void Queue::on_read_reply(std::uint64_t id, const redisReply* reply) noexcept
+{
+    auto it = reads_.find(id);
+    if (it == reads_.end()) {
+        return; // the client went away
+    }
+    ReadWait* w = it->second;
+    reads_.erase(it);
+    w->id = 0;
+    ngx_http_request_t* r = w->r;
+    ngx_connection_t* c = r->connection;
+    ngx_http_finalize_request(r, w->answer(r, w->data, reply));
+    ngx_http_run_posted_requests(c);
+}
+
+// The command connection is gone: the replies will never come.
+void Queue::fail_reads() noexcept
+{
+    while (!reads_.empty()) {
+        auto it = reads_.begin();
+        ReadWait* w = it->second;
+        reads_.erase(it);
+        w->id = 0;
+        ngx_http_request_t* r = w->r;
+        ngx_connection_t* c = r->connection;
+        ngx_http_finalize_request(r, w->answer(r, w->data, nullptr));
+        ngx_http_run_posted_requests(c);
+    }
+}
+
 void Queue::on_reply(RedisConn& conn, redisReply* reply)
 {
     if (&conn == &sub_) {
@@ -458,12 +538,8 @@ void Queue::on_reply(RedisConn& conn, redisReply* reply)
     }
     Pending p = std::move(pending_.front());
     pending_.pop_front();
-    if (p.kind == Pending::Kind::board) {
-        on_board_reply(p.id, reply);
-        return;
-    }
-    if (p.kind == Pending::Kind::tags) {
-        on_tags_reply(p.id, reply);
+    if (p.kind == Pending::Kind::read) {
+        on_read_reply(p.id, reply);
         return;
     }
     if (p.kind == Pending::Kind::ignore) {
@@ -515,8 +591,7 @@ void Queue::on_down(RedisConn& conn)
         subscribed_ = false;
     } else {
         pending_.clear();
-        fail_boards();
-        fail_tags();
+        fail_reads();
     }
     starting_ = false;
     count_ready();

@@ -13,6 +13,7 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace nixery {
@@ -76,30 +77,51 @@ std::vector<std::string> names_from(ngx_http_request_t* r,
     return {};
 }
 
+// What a parked tags/list request needs when the list comes: its name and
+// its query, parsed once, copied into r->pool.
+struct TagsRead {
+    const char* name;
+    std::size_t name_len;
+    bool has_n;
+    std::size_t n;
+    const char* last;
+    std::size_t last_len;
+};
+static_assert(std::is_trivially_destructible_v<TagsRead>);
+
+// Copies `s` into r->pool; nullptr when it cannot.
+const char* pool_copy(ngx_http_request_t* r, std::string_view s) noexcept
+{
+    auto* p = static_cast<char*>(ngx_pnalloc(r->pool, s.size() + 1));
+    if (p != nullptr) {
+        std::memcpy(p, s.data(), s.size());
+    }
+    return p;
+}
+
 // Answer a parked request: with the list in `reply`, or `latest` alone
 // when there is none (reply nullptr: the connection went down).
-ngx_int_t answer(TagsWait* w, const redisReply* reply) noexcept
+ngx_int_t answer_tags(ngx_http_request_t* r, void* data,
+                      const redisReply* reply) noexcept
 try {
-    ngx_http_request_t* r = w->r;
-    // Checked when the request arrived.
-    TagsQuery query = parse_tags_query(request_args(r));
+    const auto* t = static_cast<const TagsRead*>(data);
+    TagsQuery query;
+    query.has_n = t->has_n;
+    query.n = t->n;
+    query.last.assign(t->last, t->last_len);
     std::vector<std::string> names;
     if (reply != nullptr) {
         names = names_from(r, reply);
+    } else {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "nixery: redis went away before the list of tags came: "
+                      "tags/list names latest alone");
     }
-    return send_tags(r, {w->name, w->name_len}, query, std::move(names));
+    return send_tags(r, {t->name, t->name_len}, query, std::move(names));
 } catch (const std::exception& e) {
-    return fail_request(w->r, "listing tags", e.what());
+    return fail_request(r, "listing tags", e.what());
 } catch (...) {
-    return fail_request(w->r, "listing tags", "unknown exception");
-}
-
-void tags_cleanup(void* data) noexcept
-{
-    auto* w = static_cast<TagsWait*>(data);
-    if (worker_queue != nullptr && w->id != 0) {
-        worker_queue->forget_tags(w);
-    }
+    return fail_request(r, "listing tags", "unknown exception");
 }
 
 } // namespace
@@ -112,93 +134,24 @@ try {
                           NGX_HTTP_BAD_REQUEST);
     }
     auto policy = static_cast<TagPolicy>(loc_conf(r)->tags);
-    if (policy == TagPolicy::git && worker_queue != nullptr &&
-        worker_queue->ready()) {
-        return worker_queue->read_tags(r, name);
+    if (policy != TagPolicy::git || worker_queue == nullptr ||
+        !worker_queue->ready()) {
+        return send_tags(r, name, query, {});
     }
-    return send_tags(r, name, query, {});
+    auto* t = static_cast<TagsRead*>(ngx_palloc(r->pool, sizeof(TagsRead)));
+    const char* name_copy = pool_copy(r, name);
+    const char* last_copy = pool_copy(r, query.last);
+    if (t == nullptr || name_copy == nullptr || last_copy == nullptr) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    *t = {name_copy, name.size(), query.has_n,
+          query.n,   last_copy,   query.last.size()};
+    return worker_queue->park_read(r, format_command({"GET", tags_key}),
+                                   answer_tags, t);
 } catch (const std::exception& e) {
     return fail_request(r, "listing tags", e.what());
 } catch (...) {
     return fail_request(r, "listing tags", "unknown exception");
-}
-
-ngx_int_t Queue::read_tags(ngx_http_request_t* r, std::string_view name)
-{
-    // Everything that can throw comes before the request is touched.
-    std::string get = format_command({"GET", tags_key});
-    auto* copy = static_cast<char*>(ngx_pnalloc(r->pool, name.size()));
-    if (copy == nullptr) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    std::memcpy(copy, name.data(), name.size());
-    std::uint64_t id = ++tags_seq_;
-    tag_lists_.emplace(id, nullptr);
-    ngx_http_cleanup_t* cln = ngx_http_cleanup_add(r, sizeof(TagsWait));
-    if (cln == nullptr) {
-        tag_lists_.erase(id);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    auto* w = static_cast<TagsWait*>(cln->data);
-    w->r = r;
-    w->id = id;
-    w->name = copy;
-    w->name_len = name.size();
-    tag_lists_[id] = w;
-    cln->handler = tags_cleanup;
-    try {
-        // Only what is sent has an entry: replies stay in step.
-        pending_.push_back({Pending::Kind::tags, {}, id});
-    } catch (...) {
-        forget_tags(w);
-        throw;
-    }
-    // Notice a client that goes away; write nothing until answered.
-    r->read_event_handler = ngx_http_test_reading;
-    r->write_event_handler = ngx_http_request_empty_handler;
-    r->main->count++;
-    cmd_.send(get, 1);
-    return NGX_DONE;
-}
-
-void Queue::forget_tags(TagsWait* w) noexcept
-{
-    tag_lists_.erase(w->id);
-    w->id = 0;
-}
-
-void Queue::on_tags_reply(std::uint64_t id, redisReply* reply) noexcept
-{
-    auto it = tag_lists_.find(id);
-    if (it == tag_lists_.end()) {
-        return; // the client went away
-    }
-    TagsWait* w = it->second;
-    tag_lists_.erase(it);
-    w->id = 0;
-    ngx_http_request_t* r = w->r;
-    ngx_connection_t* c = r->connection;
-    ngx_http_finalize_request(r, answer(w, reply));
-    ngx_http_run_posted_requests(c);
-}
-
-// The command connection is gone: no list will come, and `latest` is
-// always served.
-void Queue::fail_tags() noexcept
-{
-    while (!tag_lists_.empty()) {
-        auto it = tag_lists_.begin();
-        TagsWait* w = it->second;
-        tag_lists_.erase(it);
-        w->id = 0;
-        ngx_http_request_t* r = w->r;
-        ngx_connection_t* c = r->connection;
-        ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                      "nixery: redis went away before the list of tags came: "
-                      "tags/list names latest alone");
-        ngx_http_finalize_request(r, answer(w, nullptr));
-        ngx_http_run_posted_requests(c);
-    }
 }
 
 } // namespace nixery
