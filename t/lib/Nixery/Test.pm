@@ -33,6 +33,7 @@ use warnings;
 
 use Carp qw(croak);
 use Cwd qw(abs_path);
+use Fcntl qw(O_CREAT O_EXCL O_WRONLY);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use File::Temp qw(tempdir);
@@ -141,13 +142,29 @@ sub storage { $_[0]{storage} }
 sub port { $_[0]{port} //= free_port() }
 
 # A TCP port nobody listens on right now (bind to port 0, read it back).
+# A port is also claimed by a file in $PORTS for 10 minutes: the kernel
+# may hand the same free port to two tests running side by side (prove
+# -j), and a daemon slow to bind it (ceph-mon) then meets the other test's.
+our $PORTS = '/tmp/nixery-test-ports';
+
 sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-        LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
-        or croak "cannot bind: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
+    make_path($PORTS);
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+            LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
+            or croak "cannot bind: $!";
+        my $port = $s->sockport;
+        close $s;
+        my $claim = "$PORTS/$port";
+        if (defined(my $mtime = (stat $claim)[9])) {
+            next if CORE::time() - $mtime < 600;
+            unlink $claim;
+        }
+        sysopen(my $fh, $claim, O_WRONLY | O_CREAT | O_EXCL) or next;
+        close $fh;
+        return $port;
+    }
+    croak "no free port unclaimed in $PORTS";
 }
 
 # The boilerplate every test config needs around its http{} contents.
