@@ -3,6 +3,7 @@
 #include <libdeflate.h>
 #include <zlib.h>
 
+#include <cmath>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -89,10 +90,125 @@ StreamEnd find_stream_end(const Bytes& deflated)
     return end;
 }
 
+// Order-0 entropy, in bits per byte, of the bytes in [p, p + n) taken in
+// `windows` evenly spaced windows of `width` bytes (all of them when the
+// windows would cover the range).
+double entropy(const std::uint8_t* p, std::size_t n, std::size_t windows,
+               std::size_t width)
+{
+    // Four tables, so that runs of one byte value do not make every
+    // increment wait for the one before.
+    std::uint32_t count[4][256] = {};
+    auto add = [&](const std::uint8_t* q, std::size_t len) {
+        std::size_t i = 0;
+        for (; i + 4 <= len; i += 4) {
+            ++count[0][q[i]];
+            ++count[1][q[i + 1]];
+            ++count[2][q[i + 2]];
+            ++count[3][q[i + 3]];
+        }
+        for (; i < len; ++i) {
+            ++count[0][q[i]];
+        }
+    };
+    std::size_t total = 0;
+    if (windows * width >= n) {
+        add(p, n);
+        total = n;
+    } else {
+        std::size_t stride = n / windows;
+        for (std::size_t w = 0; w < windows; ++w) {
+            add(p + w * stride, width);
+        }
+        total = windows * width;
+    }
+    double bits = 0;
+    for (int v = 0; v < 256; ++v) {
+        std::uint32_t c = count[0][v] + count[1][v] + count[2][v] + count[3][v];
+        if (c != 0) {
+            double f = static_cast<double>(c) / static_cast<double>(total);
+            bits -= f * std::log2(f);
+        }
+    }
+    return bits;
+}
+
+// What `size` bytes at p come to at libdeflate's fastest level (`size` if
+// they do not shrink).
+std::size_t level1_size(const std::uint8_t* p, std::size_t size)
+{
+    thread_local std::unique_ptr<libdeflate_compressor, CompressorFree> c(
+        libdeflate_alloc_compressor(1));
+    if (!c) {
+        throw std::bad_alloc();
+    }
+    thread_local Bytes out;
+    out.resize(size);
+    std::size_t n =
+        libdeflate_deflate_compress(c.get(), p, size, out.data(), out.size());
+    return n == 0 ? size : n;
+}
+
+// The input as stored deflate blocks (RFC 1951 3.2.4), starting on a byte
+// boundary and ending on one; final if `last`.
+Bytes stored_blocks(const Bytes& input, bool last)
+{
+    constexpr std::size_t most = 65535;
+    Bytes out;
+    out.reserve(input.size() + (input.size() / most + 1) * 5);
+    std::size_t at = 0;
+    do {
+        std::size_t len = std::min(most, input.size() - at);
+        bool final = last && at + len == input.size();
+        out.push_back(final ? 1 : 0); // BFINAL, BTYPE 00, padding
+        out.push_back(static_cast<std::uint8_t>(len));
+        out.push_back(static_cast<std::uint8_t>(len >> 8));
+        out.push_back(static_cast<std::uint8_t>(~len));
+        out.push_back(static_cast<std::uint8_t>(~len >> 8));
+        out.insert(out.end(), input.begin() + static_cast<std::ptrdiff_t>(at),
+                   input.begin() + static_cast<std::ptrdiff_t>(at + len));
+        at += len;
+    } while (at < input.size());
+    return out;
+}
+
 } // namespace
+
+bool incompressible(const Bytes& input)
+{
+    // Tried in order of cost, each on what the one before let through: the
+    // entropy of 64 KiB sampled across the block (text, code and
+    // executables are far below 7.99 bits per byte), of the whole block,
+    // then what four 16 KiB windows come to at level 1 (repeats that a byte
+    // histogram cannot see). Compressed data (.gz, .xz, .zip, images)
+    // passes all three; libdeflate would spend as long finding that it
+    // cannot shrink it as compressing text of the same size. A block whose
+    // samples shrink by 0.1 % or more is compressed: deflate's own output
+    // (.gz, .png, .jar) often still gives up ~0.5 % to a second pass, and
+    // layers are downloaded far more often than they are built.
+    constexpr double threshold = 7.99;
+    constexpr std::size_t window = 16 * 1024;
+    if (input.size() < 4 * window) {
+        return false;
+    }
+    const std::uint8_t* p = input.data();
+    std::size_t n = input.size();
+    if (entropy(p, n, 16, 4096) < threshold ||
+        entropy(p, n, 1, n) < threshold) {
+        return false;
+    }
+    std::size_t packed = 0;
+    for (std::size_t w = 0; w < 4; ++w) {
+        packed += level1_size(p + w * ((n - window) / 3), window);
+    }
+    return packed >= 4 * window - 4 * window / 1000;
+}
 
 Bytes deflate_block(const Bytes& input, bool last)
 {
+    if (incompressible(input)) {
+        return stored_blocks(input, last);
+    }
     libdeflate_compressor* c = thread_compressor();
     Bytes out(libdeflate_deflate_compress_bound(c, input.size()) + 5);
     std::size_t n = libdeflate_deflate_compress(c, input.data(), input.size(),

@@ -109,7 +109,15 @@ inline constexpr int gzip_level = 5;
 
 // Deflate one block (raw deflate, no header) as described above: the last
 // block ends the deflate stream; any other ends with a sync flush, not
-// final, so that the next block's bytes can follow it.
+// final, so that the next block's bytes can follow it. A block that
+// deflate cannot shrink (incompressible()) is written as stored blocks at
+// once, which ends on a byte boundary by itself.
 Bytes deflate_block(const Bytes& input, bool last);
+
+// Whether a block looks like already compressed or random bytes: a byte
+// entropy of at least 7.99 bits and under 0.1 % saved by libdeflate level
+// 1 on samples. Decided by the bytes alone, so the output stays
+// deterministic.
+bool incompressible(const Bytes& input);
 
 } // namespace nixery

@@ -148,6 +148,111 @@ TEST(Gzip, NoBiggerThanZlibLevel6)
         << gz.size() << " bytes against zlib's " << zsize;
 }
 
+std::string random_bytes(std::size_t size, unsigned seed)
+{
+    std::mt19937 rng(seed);
+    std::string s(size, '\0');
+    for (char& c : s) {
+        c = static_cast<char>(rng());
+    }
+    return s;
+}
+
+// Inflates a raw deflate block as the middle (sync flush) or the end of a
+// stream and returns what it decoded.
+std::string inflate_raw(const Bytes& in, bool expect_end,
+                        std::size_t most = gzip_block)
+{
+    z_stream z{};
+    EXPECT_EQ(inflateInit2(&z, -MAX_WBITS), Z_OK);
+    std::string got(most + 1, '\0');
+    z.next_in = const_cast<Bytef*>(in.data());
+    z.avail_in = static_cast<uInt>(in.size());
+    z.next_out = reinterpret_cast<Bytef*>(got.data());
+    z.avail_out = static_cast<uInt>(got.size());
+    EXPECT_EQ(inflate(&z, Z_SYNC_FLUSH), expect_end ? Z_STREAM_END : Z_OK);
+    EXPECT_EQ(z.avail_in, 0u);
+    got.resize(got.size() - z.avail_out);
+    inflateEnd(&z);
+    return got;
+}
+
+TEST(Gzip, RandomBlocksAreStoredWithoutTryingToCompress)
+{
+    std::string data = random_bytes(gzip_block, 11);
+    Bytes block(data.begin(), data.end());
+    EXPECT_TRUE(incompressible(block));
+    for (bool last : {false, true}) {
+        Bytes out = deflate_block(block, last);
+        // 17 stored blocks of at most 65535 bytes, 5 bytes of header each.
+        EXPECT_EQ(out.size(), data.size() + 17 * 5) << last;
+        EXPECT_EQ(out[0], 0x00); // not final, stored
+        EXPECT_EQ(out[1], 0xff); // LEN 65535
+        EXPECT_EQ(out[2], 0xff);
+        EXPECT_TRUE(inflate_raw(out, last) == data) << last;
+    }
+}
+
+TEST(Gzip, CompressedFilesStayAsSmallAsZlibMakesThem)
+{
+    // What an image holds that deflate can hardly shrink: files already
+    // compressed with deflate, whose blocks a second pass still shrinks by
+    // ~0.5 %. They are not taken for random bytes: the layer is no bigger
+    // than zlib level 6 makes it.
+    std::string binary = own_binary().substr(0, 24 * gzip_block);
+    uLongf n = compressBound(static_cast<uLong>(binary.size()));
+    std::string packed(n, '\0');
+    ASSERT_EQ(compress2(reinterpret_cast<Bytef*>(packed.data()), &n,
+                        reinterpret_cast<const Bytef*>(binary.data()),
+                        static_cast<uLong>(binary.size()), 6),
+              Z_OK);
+    packed.resize(n);
+    ASSERT_GT(packed.size(), 4 * gzip_block);
+    CompressionPool pool(2);
+    std::string gz = compress(packed, 65536, &pool);
+    EXPECT_TRUE(gunzip(gz) == packed);
+    uLongf zsize = compressBound(static_cast<uLong>(packed.size()));
+    std::string z(zsize, '\0');
+    ASSERT_EQ(compress2(reinterpret_cast<Bytef*>(z.data()), &zsize,
+                        reinterpret_cast<const Bytef*>(packed.data()),
+                        static_cast<uLong>(packed.size()), 6),
+              Z_OK);
+    EXPECT_LE(static_cast<double>(gz.size() - 18),
+              1.001 * static_cast<double>(zsize - 6))
+        << gz.size() << " bytes against zlib's " << zsize;
+}
+
+TEST(Gzip, HighEntropyWithRepeatsIsStillCompressed)
+{
+    // Every byte value equally often, but the same 16 KiB over and over:
+    // the histogram alone would call it incompressible.
+    std::string unit = random_bytes(16 * 1024, 5);
+    std::string data;
+    while (data.size() < gzip_block) {
+        data += unit;
+    }
+    Bytes block(data.begin(), data.end());
+    EXPECT_FALSE(incompressible(block));
+    Bytes out = deflate_block(block, false);
+    EXPECT_LT(out.size(), data.size() / 10);
+    EXPECT_TRUE(inflate_raw(out, false) == data);
+}
+
+TEST(Gzip, TextAndCodeAreCompressed)
+{
+    std::string text = sample(gzip_block / 2); // the text half
+    std::string code = own_binary().substr(0, gzip_block);
+    EXPECT_FALSE(incompressible(Bytes(text.begin(), text.end())));
+    EXPECT_FALSE(incompressible(Bytes(code.begin(), code.end())));
+    // Mostly random, but one eighth of text is enough to compress.
+    std::string mixed = random_bytes(gzip_block * 7 / 8, 9);
+    mixed += sample(gzip_block / 4).substr(0, gzip_block - mixed.size());
+    EXPECT_FALSE(incompressible(Bytes(mixed.begin(), mixed.end())));
+    // Too small to judge.
+    std::string small = random_bytes(1000, 1);
+    EXPECT_FALSE(incompressible(Bytes(small.begin(), small.end())));
+}
+
 TEST(Gzip, InnerBlockIsNotFinalAndEndsOnAByte)
 {
     // A block other than the last must leave the deflate stream open and
