@@ -25,10 +25,7 @@ namespace nixery {
 
 namespace {
 
-// Tar bytes are gathered into chunks of this size before hashing and
-// compressing: large enough to keep igzip and SHA-256 at full speed, small
-// enough to keep a helper with a few threads far under 64 MB.
-constexpr std::size_t tar_chunk = 1 << 20;
+// File data is read in chunks of this size, one buffer per thread.
 constexpr std::size_t read_chunk = 1 << 20;
 constexpr std::uint64_t writeback_chunk = 8 << 20;
 
@@ -115,8 +112,6 @@ struct LayerWriter::State {
     std::uint64_t gz_size = 0;
     std::uint64_t written_back = 0;
     GzipEncoder gzip;
-    std::vector<std::uint8_t> pending;
-    std::vector<char> read_buf;
     archive* ar = nullptr;
     std::exception_ptr error; // thrown inside a libarchive callback
     bool finished = false;
@@ -132,7 +127,6 @@ struct LayerWriter::State {
               },
               pool)
     {
-        pending.reserve(tar_chunk);
     }
 
     ~State()
@@ -154,25 +148,15 @@ struct LayerWriter::State {
         }
     }
 
-    void flush_pending()
-    {
-        if (!pending.empty()) {
-            tar_hash.update(pending.data(), pending.size());
-            gzip.write(pending.data(), pending.size());
-            pending.clear();
-        }
-    }
-
     static la_ssize_t on_write(archive*, void* self, const void* buf,
                                size_t size) noexcept
     {
         auto* s = static_cast<State*>(self);
         try {
-            auto* p = static_cast<const std::uint8_t*>(buf);
-            s->pending.insert(s->pending.end(), p, p + size);
-            if (s->pending.size() >= tar_chunk) {
-                s->flush_pending();
-            }
+            // Straight on: the encoder gathers its own 1 MiB blocks, and
+            // libarchive hands over at least 10 KiB at a time.
+            s->tar_hash.update(buf, size);
+            s->gzip.write(buf, size);
             return static_cast<la_ssize_t>(size);
         } catch (...) {
             s->error = std::current_exception();
@@ -227,7 +211,6 @@ LayerWriter::LayerWriter(Storage& storage, CompressionPool* pool)
     : state_(std::make_unique<State>(storage, pool))
 {
     State& s = *state_;
-    s.read_buf.resize(read_chunk);
     s.ar = archive_write_new();
     if (s.ar == nullptr) {
         throw std::bad_alloc();
@@ -293,10 +276,12 @@ void LayerWriter::add_file(std::string_view name, unsigned mode,
     Entry e = s.new_entry(name, AE_IFREG, mode);
     archive_entry_set_size(e.get(), st.st_size);
     s.write_header(e.get(), name);
+    // One buffer per thread for all its layers, rather than one per layer.
+    thread_local std::unique_ptr<char[]> read_buf(new char[read_chunk]);
     auto left = static_cast<std::uint64_t>(st.st_size);
     while (left > 0) {
-        ssize_t n = ::read(fd, s.read_buf.data(),
-                           std::min<std::uint64_t>(left, s.read_buf.size()));
+        ssize_t n = ::read(fd, read_buf.get(),
+                           std::min<std::uint64_t>(left, read_chunk));
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -307,7 +292,7 @@ void LayerWriter::add_file(std::string_view name, unsigned mode,
             throw std::runtime_error("tar: file shrank while read: " +
                                      disk_path);
         }
-        if (archive_write_data(s.ar, s.read_buf.data(),
+        if (archive_write_data(s.ar, read_buf.get(),
                                static_cast<std::size_t>(n)) != n) {
             s.fail("data of " + disk_path);
         }
@@ -372,7 +357,6 @@ BlobInfo LayerWriter::finish()
     if (archive_write_close(s.ar) != ARCHIVE_OK) {
         s.fail("closing the tar stream");
     }
-    s.flush_pending();
     s.gzip.finish();
     BlobInfo info;
     info.diff_id_hex = s.tar_hash.hex_digest();

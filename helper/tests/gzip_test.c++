@@ -1,6 +1,7 @@
 #include "image/gzip.h"
 
 #include <gtest/gtest.h>
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include <cstdio>
@@ -193,12 +194,13 @@ TEST(Gzip, RandomBlocksAreStoredWithoutTryingToCompress)
     }
 }
 
-TEST(Gzip, CompressedFilesStayAsSmallAsZlibMakesThem)
+TEST(Gzip, CompressedFilesStayAsSmallAsCompressingMakesThem)
 {
     // What an image holds that deflate can hardly shrink: files already
     // compressed with deflate, whose blocks a second pass still shrinks by
-    // ~0.5 %. They are not taken for random bytes: the layer is no bigger
-    // than zlib level 6 makes it.
+    // ~0.5 %. They are not taken for random bytes: the layer is within
+    // 0.1 % of libdeflate's output for every block (the codec without the
+    // shortcut), and within the 1 % goal of zlib level 6.
     std::string binary = own_binary().substr(0, 24 * gzip_block);
     uLongf n = compressBound(static_cast<uLong>(binary.size()));
     std::string packed(n, '\0');
@@ -211,6 +213,21 @@ TEST(Gzip, CompressedFilesStayAsSmallAsZlibMakesThem)
     CompressionPool pool(2);
     std::string gz = compress(packed, 65536, &pool);
     EXPECT_TRUE(gunzip(gz) == packed);
+
+    libdeflate_compressor* c = libdeflate_alloc_compressor(gzip_level);
+    ASSERT_NE(c, nullptr);
+    std::size_t plain = 0;
+    Bytes out(libdeflate_deflate_compress_bound(c, gzip_block));
+    for (std::size_t at = 0; at < packed.size(); at += gzip_block) {
+        std::size_t len = std::min(gzip_block, packed.size() - at);
+        plain += libdeflate_deflate_compress(c, packed.data() + at, len,
+                                             out.data(), out.size());
+    }
+    libdeflate_free_compressor(c);
+    EXPECT_LE(static_cast<double>(gz.size() - 18),
+              1.001 * static_cast<double>(plain))
+        << gz.size() << " bytes against libdeflate's " << plain;
+
     uLongf zsize = compressBound(static_cast<uLong>(packed.size()));
     std::string z(zsize, '\0');
     ASSERT_EQ(compress2(reinterpret_cast<Bytef*>(z.data()), &zsize,
@@ -218,7 +235,7 @@ TEST(Gzip, CompressedFilesStayAsSmallAsZlibMakesThem)
                         static_cast<uLong>(packed.size()), 6),
               Z_OK);
     EXPECT_LE(static_cast<double>(gz.size() - 18),
-              1.001 * static_cast<double>(zsize - 6))
+              1.01 * static_cast<double>(zsize - 6))
         << gz.size() << " bytes against zlib's " << zsize;
 }
 
