@@ -60,6 +60,28 @@ std::string job_field(const redisReply* fields)
     return {};
 }
 
+// [id, [field, value, ...]]: a stream entry with its id as a string. A
+// deleted entry's fields are nil; it still has an id, to acknowledge.
+std::optional<StreamEntry> stream_entry(const redisReply* e)
+{
+    if (e == nullptr || e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0] == nullptr || e->element[0]->type != REDIS_REPLY_STRING ||
+        e->element[0]->len == 0) {
+        return std::nullopt;
+    }
+    return StreamEntry{reply_string(e->element[0]), job_field(e->element[1])};
+}
+
+// The first entry of a list of entries.
+std::optional<StreamEntry> first_entry(const redisReply* list)
+{
+    if (list == nullptr || list->type != REDIS_REPLY_ARRAY ||
+        list->elements == 0) {
+        return std::nullopt;
+    }
+    return stream_entry(list->element[0]);
+}
+
 std::string image_name(const Job& job)
 {
     return job.name + ":" + job.tag;
@@ -84,6 +106,34 @@ std::vector<std::string> cached_unknown(RedisClient& redis,
 }
 
 } // namespace
+
+std::optional<StreamEntry> read_group_entry(const redisReply* reply)
+{
+    // [[stream name, entries]] for the one stream read; nil on a timeout.
+    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements != 1) {
+        return std::nullopt;
+    }
+    const redisReply* stream = reply->element[0];
+    if (stream == nullptr || stream->type != REDIS_REPLY_ARRAY ||
+        stream->elements != 2) {
+        return std::nullopt;
+    }
+    return first_entry(stream->element[1]);
+}
+
+std::optional<StreamEntry> autoclaim_entry(const redisReply* reply,
+                                           std::string& cursor)
+{
+    // [next cursor, entries] (Redis 6.2), then deleted ids (Redis 7).
+    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements < 2 || reply->element[0] == nullptr ||
+        reply->element[0]->type != REDIS_REPLY_STRING) {
+        return std::nullopt;
+    }
+    cursor = reply_string(reply->element[0]);
+    return first_entry(reply->element[1]);
+}
 
 std::string default_helper_id()
 {
@@ -205,23 +255,19 @@ std::optional<Daemon::Entry> Daemon::take_over_abandoned(RedisClient& redis,
         {"XAUTOCLAIM", std::string(jobs_stream), std::string(helpers_group),
          options_.helper_id, std::to_string(claim_idle().count()), cursor,
          "COUNT", "1"});
-    if (claimed->type != REDIS_REPLY_ARRAY || claimed->elements < 2) {
+    std::optional<StreamEntry> e = autoclaim_entry(claimed.get(), cursor);
+    if (!e) {
         return std::nullopt;
     }
-    cursor = reply_string(claimed->element[0]);
-    const redisReply* list = claimed->element[1];
-    if (list->type != REDIS_REPLY_ARRAY || list->elements == 0 ||
-        list->element[0]->type != REDIS_REPLY_ARRAY ||
-        list->element[0]->elements != 2) {
-        return std::nullopt;
-    }
-    const redisReply* e = list->element[0];
-    Entry entry{reply_string(e->element[0]), job_field(e->element[1]), 1};
+    Entry entry{e->id, e->job_text, 1};
+    // [[id, consumer, idle ms, deliveries]]
     Reply pending =
         redis.checked({"XPENDING", std::string(jobs_stream),
                        std::string(helpers_group), entry.id, entry.id, "1"});
     if (pending->type == REDIS_REPLY_ARRAY && pending->elements == 1 &&
-        pending->element[0]->elements == 4) {
+        pending->element[0]->type == REDIS_REPLY_ARRAY &&
+        pending->element[0]->elements == 4 &&
+        pending->element[0]->element[3]->type == REDIS_REPLY_INTEGER) {
         entry.deliveries = pending->element[0]->element[3]->integer;
     }
     log::warn("job taken over",
@@ -236,16 +282,15 @@ std::optional<Daemon::Entry> Daemon::read_new(RedisClient& redis)
         redis.checked({"XREADGROUP", "GROUP", std::string(helpers_group),
                        options_.helper_id, "COUNT", "1", "BLOCK", "1000",
                        "STREAMS", std::string(jobs_stream), ">"});
-    if (read->type != REDIS_REPLY_ARRAY || read->elements != 1) {
+    std::optional<StreamEntry> e = read_group_entry(read.get());
+    if (!e) {
+        if (read->type != REDIS_REPLY_NIL) {
+            log::warn("queue: unexpected XREADGROUP reply, ignored",
+                      {{"type", static_cast<long long>(read->type)}});
+        }
         return std::nullopt;
     }
-    const redisReply* stream = read->element[0];
-    const redisReply* list = stream->element[1];
-    if (list->type != REDIS_REPLY_ARRAY || list->elements == 0) {
-        return std::nullopt;
-    }
-    const redisReply* e = list->element[0];
-    return Entry{reply_string(e->element[0]), job_field(e->element[1]), 1};
+    return Entry{e->id, e->job_text, 1};
 }
 
 void Daemon::run_worker(unsigned index) noexcept
