@@ -211,4 +211,30 @@ for text in [
 ]:
     put("bucket_xml", text)
 
+# RESP as Redis sends it to the helper for the jobs stream: XREADGROUP's
+# entry, a timeout, XAUTOCLAIM's Redis 6.2 and 7 answers, odd shapes.
+entry = (b"*2\r\n" + bulk("1-0") + b"*2\r\n" + bulk("job")
+         + bulk(json.dumps({"v": 1, "key": KEY, "name": "shell/git",
+                            "tag": "latest", "enqueued_ms": 1},
+                           separators=(",", ":"))))
+for stream in [
+    b"*1\r\n*2\r\n" + bulk("nixery:jobs") + b"*1\r\n" + entry,
+    b"*-1\r\n",
+    b"*2\r\n" + bulk("0-0") + b"*1\r\n" + entry,
+    b"*3\r\n" + bulk("5-0") + b"*1\r\n" + entry + b"*1\r\n" + bulk("2-0"),
+    b"*1\r\n*2\r\n" + bulk("nixery:jobs") + b"*1\r\n*2\r\n"
+    + bulk("3-0") + b"*-1\r\n",
+    b"*1\r\n*1\r\n" + bulk("nixery:jobs") + b"*2\r\n:1\r\n*0\r\n",
+]:
+    put("stream_reply", stream)
+
+# Layers: a mode byte (0 as is, 1 repeated to 1.5 blocks, 2 pseudo-random
+# with the bytes spliced in), then the bytes.
+for mode, text in [
+    (0, b""), (0, b"#!/bin/sh\nexec hello\n" * 20),
+    (1, b"\x7fELF\x02\x01\x01" + bytes(range(256))), (2, b"seed"),
+    (2, b"x" * 300),
+]:
+    put("gzip", bytes([mode]) + text)
+
 print("seeds written under", ROOT, file=sys.stderr)

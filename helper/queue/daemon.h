@@ -15,6 +15,7 @@
 #include "queue/builder.h"
 #include "queue/progress.h"
 #include "queue/redis.h"
+#include "queue/stream_reply.h"
 #include "queue_schema.h"
 #include "storage/storage.h"
 
@@ -32,23 +33,6 @@
 #include <vector>
 
 namespace nixery::queue {
-
-// One entry of the jobs stream as Redis replies it: its id and the text of
-// its "job" field (empty when it has none).
-struct StreamEntry {
-    std::string id;
-    std::string job_text;
-};
-
-// The entry in an XREADGROUP ... COUNT 1 reply ([[stream, [[id, [field,
-// value, ...]]]]]), or nullopt when there is none or the reply has another
-// shape: a reply is never trusted to be what the command promises.
-std::optional<StreamEntry> read_group_entry(const redisReply* reply);
-
-// The entry in an XAUTOCLAIM ... COUNT 1 reply ([cursor, [[id, fields]],
-// ...]), setting `cursor` to the reply's next cursor when it has one.
-std::optional<StreamEntry> autoclaim_entry(const redisReply* reply,
-                                           std::string& cursor);
 
 struct DaemonOptions {
     std::string redis; // "host:port" or "unix:/path"

@@ -1,6 +1,8 @@
 // The shapes of the jobs stream's replies (XREADGROUP, XAUTOCLAIM), parsed
 // from RESP bytes by hiredis's own reader as they would come off the wire.
-#include "queue/daemon.h"
+#include "queue/stream_reply.h"
+
+#include "queue/redis.h"
 
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
