@@ -2,14 +2,15 @@
 # Redis (`nixery:tags`, docs/redis.md) without blocking the worker, and
 # answers `latest` alone, always true, when there is no list to read: no
 # key (no helper on a git source, or its list expired), a record it cannot
-# read, Redis refusing the GET, Redis down. Under `nixery_tags latest` it
+# read, Redis refusing the GET, Redis silent or lost under a waiting
+# request, Redis down. Under `nixery_tags latest` it
 # never asks Redis. No helper runs: the test writes what one would.
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use Time::HiRes qw(sleep);
+use Time::HiRes qw(sleep time);
 use Nixery::Test;
 use Nixery::Queue;
 
@@ -17,7 +18,8 @@ my $t = Nixery::Test->new;
 my $q = Nixery::Queue->new($t, tcp => 1);
 $q->start_redis;
 my $latest_port = $t->port_var('LATESTPORT');
-$t->write_config($t->http_conf($q->http_conf . <<'CONF', workers => 2));
+$t->write_config($t->http_conf($q->http_conf(
+    extra => "    nixery_redis_timeout 3s;\n") . <<'CONF', workers => 2));
     server {
         listen 127.0.0.1:%%PORT%%;
         location /v2/ {
@@ -104,9 +106,35 @@ is_deeply(tags()->{tags}, [qw(latest main)], 'the record before its TTL');
 sleep 0.5;
 is_deeply(tags()->{tags}, ['latest'], '... and after it: latest alone');
 
-# Redis down: latest alone, at once, not 503.
+# Redis silent while a request waits (every client paused): the command
+# connection's timeout (nixery_redis_timeout, 3 s here) ends the wait with
+# latest alone, and once Redis answers again so does the list.
 $q->cli('SET', 'nixery:tags', record('main'));
-$q->stop_redis;
+$q->cli('CLIENT', 'PAUSE', 5000, 'ALL');
+my $t0 = time;
+is_deeply(tags()->{tags}, ['latest'], 'redis silent: latest alone');
+my $took = time - $t0;
+ok($took > 2.5 && $took < 4.8, sprintf('... at the redis timeout (%.1f s)', $took));
+my $back = Nixery::Test::poll(20, sub {
+    my $r = $t->http(GET => '/v2/shell/git/tags/list');
+    ($t->json($r) // {})->{tags} // [] }, sub { @{ $_[0] } == 2 });
+is_deeply($back, [qw(latest main)], '... and the list once redis answers');
+
+# Redis gone while a request waits: answered at once, not at the timeout.
+$q->cli('CLIENT', 'PAUSE', 10000, 'ALL');
+my $sent = time;
+my $waiting = $q->background(1, '/v2/shell/git/tags/list');
+sleep 0.5;
+$t->stop('redis', 'KILL');
+my $killed = time;
+is($waiting->(), "200:\n", 'redis killed under a waiting request: 200');
+my $done = time;
+ok($done - $sent >= 0.5, sprintf('... it waited until the kill (%.1f s)',
+    $done - $sent));
+ok($done - $killed < 2, sprintf('... and was answered %.1f s after it, '
+    . 'before the timeout', $done - $killed));
+
+# Redis down: latest alone, at once, not 503.
 my $down = Nixery::Test::poll(10, sub {
     scalar $t->error_log_lines(qr/nixery: redis \w+ connection to /) },
     sub { $_[0] >= 2 });
