@@ -27,6 +27,7 @@ $t->write_config($t->http_conf($q->http_conf(
             nixery_storage %%STORAGE%%;
             nixery_tags git;
         }
+        location = /status { nixery_status; }
     }
     server {
         listen 127.0.0.1:%%LATESTPORT%%;
@@ -50,6 +51,18 @@ sub gets {
     my ($n) = ($q->cli('INFO', 'commandstats') // '') =~ /cmdstat_get:calls=(\d+)/;
     return $n // 0;
 }
+# The tags_* counters of nixery_status: what the reads gave, so far.
+sub reads {
+    my $r = $t->http(GET => '/status');
+    my $s = $t->json($r) // {};
+    return { map { $_ => $s->{"tags_$_"} } qw(listed absent unreadable unavailable) };
+}
+my %reads = (listed => 0, absent => 0, unreadable => 0, unavailable => 0);
+sub reads_are {
+    my ($what, %more) = @_;
+    $reads{$_} += $more{$_} for keys %more;
+    is_deeply(reads(), \%reads, "nixery_status counts the reads: $what");
+}
 sub record { '{"v":1,"helper":"h","listed_ms":1,"tags":[' .
     join(',', map { "\"$_\"" } @_) . ']}' }
 
@@ -61,6 +74,7 @@ ok($up >= 2, 'both workers subscribed');
 # No key: latest alone.
 is_deeply(tags(), { name => 'shell/git', tags => ['latest'] },
     'no list in redis: latest alone');
+reads_are('absent', absent => 1);
 
 # A helper's record: latest and its names, sorted; names that are no
 # image tags are left out.
@@ -81,12 +95,14 @@ is($r->{status}, 200, 'HEAD: 200');
 is($r->{headers}{link}, '</v2/shell/git/tags/list?n=1&last=Beta>; rel="next"',
     'HEAD: the Link too');
 is($r->{body}, '', 'HEAD: no body');
+reads_are('listed four times', listed => 4);
 
 # The latest location never asks Redis, whatever it holds.
 $before = gets();
 is_deeply(tags('', port => $latest_port)->{tags}, ['latest'],
     'nixery_tags latest: latest alone');
 is(gets(), $before, '... without asking redis');
+reads_are('none under nixery_tags latest');
 
 # A record that cannot be read: latest alone, and a line in error.log.
 $q->cli('SET', 'nixery:tags', '{"v":7,"tags":"nope"}');
@@ -98,6 +114,7 @@ $q->cli('RPUSH', 'nixery:tags', 'main');
 is_deeply(tags()->{tags}, ['latest'], 'Redis refuses the GET: latest alone');
 ok(scalar $t->log_lines('logs/error.log', qr/redis refused to read the list of tags/),
     '... logged');
+reads_are('unreadable twice', unreadable => 2);
 
 # An expired record is no record.
 $q->cli('DEL', 'nixery:tags');
@@ -105,6 +122,7 @@ $q->cli('SET', 'nixery:tags', record('main'), 'PX', 300);
 is_deeply(tags()->{tags}, [qw(latest main)], 'the record before its TTL');
 sleep 0.5;
 is_deeply(tags()->{tags}, ['latest'], '... and after it: latest alone');
+reads_are('listed, then absent', listed => 1, absent => 1);
 
 # Redis silent while a request waits (every client paused): the command
 # connection's timeout (nixery_redis_timeout, 3 s here) ends the wait with
@@ -115,10 +133,12 @@ my $t0 = time;
 is_deeply(tags()->{tags}, ['latest'], 'redis silent: latest alone');
 my $took = time - $t0;
 ok($took > 2.5 && $took < 4.8, sprintf('... at the redis timeout (%.1f s)', $took));
+reads_are('unavailable', unavailable => 1);
 my $back = Nixery::Test::poll(20, sub {
     my $r = $t->http(GET => '/v2/shell/git/tags/list');
     ($t->json($r) // {})->{tags} // [] }, sub { @{ $_[0] } == 2 });
 is_deeply($back, [qw(latest main)], '... and the list once redis answers');
+%reads = %{ reads() }; # the polling above read a varying number of times
 
 # Redis gone while a request waits: answered at once, not at the timeout.
 $q->cli('CLIENT', 'PAUSE', 10000, 'ALL');
@@ -133,6 +153,7 @@ ok($done - $sent >= 0.5, sprintf('... it waited until the kill (%.1f s)',
     $done - $sent));
 ok($done - $killed < 2, sprintf('... and was answered %.1f s after it, '
     . 'before the timeout', $done - $killed));
+reads_are('unavailable: lost under the request', unavailable => 1);
 
 # Redis down: latest alone, at once, not 503.
 my $down = Nixery::Test::poll(10, sub {
@@ -140,6 +161,7 @@ my $down = Nixery::Test::poll(10, sub {
     sub { $_[0] >= 2 });
 is_deeply(tags()->{tags}, ['latest'], 'redis down: latest alone');
 is_deeply(tags('?n=0')->{tags}, [], 'redis down: pages still work');
+reads_are('unavailable: redis down', unavailable => 2);
 
 $t->done;
 done_testing;

@@ -41,10 +41,12 @@ sub status_when { Nixery::Test::poll(10, \&status, $_[0]) }
 my $s = status_when(sub { $_[0]{redis_workers} == 2 });
 is($s->{redis_workers}, 2, 'both workers have Redis');
 is_deeply([ sort keys %$s ], [ sort qw(tag_hits tag_misses waiting waited
-    built failed timed_out unavailable rejected queue_full redis_workers) ],
+    built failed timed_out unavailable rejected queue_full redis_workers
+    tags_listed tags_absent tags_unreadable tags_unavailable) ],
     'every counter is there');
 is($s->{$_}, 0, "$_ starts at 0") for qw(tag_hits tag_misses waiting waited
-    built failed timed_out unavailable rejected queue_full);
+    built failed timed_out unavailable rejected queue_full tags_listed
+    tags_absent tags_unreadable tags_unavailable);
 my $r = $t->http(GET => '/status');
 like($r->{headers}{'content-type'}, qr{^application/json}, 'JSON');
 is($r->{headers}{'cache-control'}, 'no-store', 'not cached');

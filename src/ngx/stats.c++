@@ -38,10 +38,11 @@ struct Counters {
 static_assert(std::atomic<std::int64_t>::is_always_lock_free,
               "counters in shared memory must not need a lock");
 
-constexpr const char* names[] = {"tag_hits",   "tag_misses",   "waiting",
-                                 "waited",     "built",        "failed",
-                                 "timed_out",  "unavailable",  "rejected",
-                                 "queue_full", "redis_workers"};
+constexpr const char* names[] = {
+    "tag_hits",    "tag_misses",      "waiting",         "waited",
+    "built",       "failed",          "timed_out",       "unavailable",
+    "rejected",    "queue_full",      "redis_workers",   "tags_listed",
+    "tags_absent", "tags_unreadable", "tags_unavailable"};
 static_assert(std::size(names) == static_cast<std::size_t>(Stat::count_));
 
 // The counters in Prometheus's names. Consecutive rows with the same name
@@ -79,6 +80,15 @@ constexpr PromRow prom_rows[] = {
     {"nixery_redis_connected_workers", "gauge",
      "Worker processes with both Redis connections up.", "",
      Stat::redis_workers},
+    {"nixery_tags_reads_total", "counter",
+     "tags/list reads of the helpers' list of tags (nixery_tags git) by "
+     "what they gave; all but listed answer latest alone.",
+     "result=\"listed\"", Stat::tags_listed},
+    {"nixery_tags_reads_total", "", "", "result=\"absent\"", Stat::tags_absent},
+    {"nixery_tags_reads_total", "", "", "result=\"unreadable\"",
+     Stat::tags_unreadable},
+    {"nixery_tags_reads_total", "", "", "result=\"unavailable\"",
+     Stat::tags_unavailable},
 };
 
 // Set in the master when the zone is initialised; workers inherit it.

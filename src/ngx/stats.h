@@ -3,7 +3,8 @@
 //
 //     {"tag_hits":..,"tag_misses":..,"waiting":..,"waited":..,"built":..,
 //      "failed":..,"timed_out":..,"unavailable":..,"rejected":..,
-//      "queue_full":..,"redis_workers":..}
+//      "queue_full":..,"redis_workers":..,"tags_listed":..,
+//      "tags_absent":..,"tags_unreadable":..,"tags_unavailable":..}
 //
 // The Prometheus rendering (`nixery_status prometheus;`) has the same
 // counters under conventional names plus the registry's requests by route
@@ -35,6 +36,14 @@ enum class Stat : unsigned {
     rejected,      // nixery_rejected answers
     queue_full,    // 429s because the queue held nixery_queue_max_length jobs
     redis_workers, // workers with both Redis connections up (a gauge)
+    // tags/list under `nixery_tags git`, by what the read of the helpers'
+    // list gave: the list, no list (absent key), a list it could not read
+    // (a bad record, Redis refusing the GET), no Redis to ask (down, or
+    // lost before it answered). All but the first answer `latest` alone.
+    tags_listed,
+    tags_absent,
+    tags_unreadable,
+    tags_unavailable,
     count_
 };
 

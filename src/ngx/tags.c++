@@ -5,6 +5,7 @@
 #include "ngx/module.h"
 #include "ngx/queue_client.h"
 #include "ngx/response.h"
+#include "ngx/stats.h"
 
 #include "routes.h"
 #include "tag_list.h"
@@ -55,25 +56,28 @@ std::vector<std::string> names_from(ngx_http_request_t* r,
 {
     ngx_log_t* log = r->connection->log;
     if (reply->type == REDIS_REPLY_NIL) {
+        stat_add(Stat::tags_absent);
         return {}; // no helper on a git source has published one (yet)
-    }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "nixery: redis refused to read the list of tags: %*s",
-                      reply->len, reply->str);
-        return {};
     }
     if (reply->type == REDIS_REPLY_STRING) {
         std::optional<std::vector<std::string>> names =
             parse_tags_record({reply->str, reply->len});
         if (names) {
+            stat_add(Stat::tags_listed);
             return std::move(*names);
         }
     }
-    ngx_log_error(NGX_LOG_WARN, log, 0,
-                  "nixery: the list of tags in redis (%s) could not be read: "
-                  "tags/list names latest alone",
-                  tags_key.data());
+    stat_add(Stat::tags_unreadable);
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "nixery: redis refused to read the list of tags: %*s",
+                      reply->len, reply->str);
+    } else {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "nixery: the list of tags in redis (%s) could not be "
+                      "read: tags/list names latest alone",
+                      tags_key.data());
+    }
     return {};
 }
 
@@ -113,6 +117,7 @@ try {
     if (reply != nullptr) {
         names = names_from(r, reply);
     } else {
+        stat_add(Stat::tags_unavailable);
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "nixery: redis went away before the list of tags came: "
                       "tags/list names latest alone");
@@ -134,8 +139,11 @@ try {
                           NGX_HTTP_BAD_REQUEST);
     }
     auto policy = static_cast<TagPolicy>(loc_conf(r)->tags);
-    if (policy != TagPolicy::git || worker_queue == nullptr ||
-        !worker_queue->ready()) {
+    if (policy != TagPolicy::git) {
+        return send_tags(r, name, query, {});
+    }
+    if (worker_queue == nullptr || !worker_queue->ready()) {
+        stat_add(Stat::tags_unavailable);
         return send_tags(r, name, query, {});
     }
     auto* t = static_cast<TagsRead*>(ngx_palloc(r->pool, sizeof(TagsRead)));
