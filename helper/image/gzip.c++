@@ -180,9 +180,10 @@ bool incompressible(const Bytes& input)
     // entropy of 64 KiB sampled across the block (text, code and
     // executables are far below 7.99 bits per byte), of the whole block,
     // then what four 16 KiB windows come to at level 1 (repeats that a byte
-    // histogram cannot see). Compressed data (.gz, .xz, .zip, images)
-    // passes all three; libdeflate would spend as long finding that it
-    // cannot shrink it as compressing text of the same size. A block whose
+    // histogram cannot see). Random bytes and data compressed by a
+    // stronger codec (.xz, .zst) pass all three; libdeflate would spend as
+    // long finding that it cannot shrink them as compressing text of the
+    // same size. A block whose
     // windows shrink at all is compressed: deflate's own output (.gz, .png,
     // .jar) looks random to a histogram, but level 5 still saves 0.3-1 % on
     // its 1 MiB blocks where level 1 on small windows saves a tenth of that,
