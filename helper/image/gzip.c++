@@ -183,11 +183,11 @@ bool incompressible(const Bytes& input)
     // histogram cannot see). Random bytes and data compressed by a
     // stronger codec (.xz, .zst) pass all three; libdeflate would spend as
     // long finding that it cannot shrink them as compressing text of the
-    // same size. A block whose
-    // windows shrink at all is compressed: deflate's own output (.gz, .png,
-    // .jar) looks random to a histogram, but level 5 still saves 0.3-1 % on
-    // its 1 MiB blocks where level 1 on small windows saves a tenth of that,
-    // and layers are downloaded far more often than they are built.
+    // same size. A block whose windows shrink at all is compressed:
+    // deflate's own output (.gz, .png, .jar) looks random to a histogram,
+    // but level 5 still saves 0.3-1 % on its 1 MiB blocks where level 1 on
+    // small windows saves a tenth of that, and layers are downloaded far
+    // more often than they are built.
     constexpr double threshold = 7.99;
     constexpr std::size_t window = 16 * 1024;
     if (input.size() < 4 * window) {
