@@ -1,7 +1,8 @@
 # Assemble an image from a store tree made here, unpack it with umoci and
 # compare it file by file with the store; check the symlink layer, the
 # config, both manifests, the index entry, the layer cache, and that the
-# layers gunzip to their diff_ids and survive skopeo decompressing them.
+# layers (incompressible blocks stored among them) gunzip to their
+# diff_ids and survive skopeo decompressing them.
 use strict;
 use warnings;
 use FindBin;
@@ -80,6 +81,7 @@ ok((grep { $_->{created_by} =~ /glibc-2\.37/ } @{$config->{history}}),
 # diff_id and size matches; the biggest spans several compression blocks.
 my $i = 0;
 my $biggest = 0;
+my $stored = 0;
 for my $l (@{$m{oci}{layers}}) {
     my $f = blob_file($storage, $l->{digest});
     is(-s $f, $l->{size}, "layer $i size");
@@ -94,9 +96,17 @@ print(hashlib.sha256(d).hexdigest(), len(d))' '$f'`;
     is('sha256:' . ($py // ''), $config->{rootfs}{diff_ids}[$i],
         "layer $i: Python's gzip reads it");
     $biggest = $len if ($len // 0) > $biggest;
+    # Stored deflate blocks of 65535 bytes start with 00 ff ff 00 00.
+    open(my $b, '<:raw', $f) or die "$f: $!";
+    my $gz = do { local $/; <$b> };
+    $stored += () = $gz =~ /\x00\xff\xff\x00\x00/g;
     $i++;
 }
 cmp_ok($biggest, '>', 3 << 20, 'a layer of several 1 MiB blocks');
+# firmware.xz's 3 MiB cannot shrink: its whole 1 MiB blocks are stored (16
+# stored blocks of 65535 bytes each), and every reader above and umoci
+# below reads them.
+cmp_ok($stored, '>=', 32, "incompressible blocks stored ($stored stored blocks)");
 
 # Layer cache entries: one per store-path layer, pointing at real blobs.
 my @cache = glob("$storage/layers/*/*");

@@ -60,6 +60,12 @@ sub make_fixture_store {
     spew($d->('glibc') . '/lib/libbig.so',
         join('', map { Digest::SHA::sha256($_) . "block $_\n" } 1 .. 90000),
         0444);
+    # 3 MiB that deflate cannot shrink, as a compressed file is: at least
+    # two whole 1 MiB blocks written as stored deflate blocks, which every
+    # client that unpacks the layer must read (SHA-256 output, so the same
+    # bytes every time).
+    spew($d->('glibc') . '/lib/firmware.xz',
+        join('', map { Digest::SHA::sha256("stored $_") } 1 .. 98304), 0444);
     link($d->('glibc') . '/lib/libc.so.6', $d->('glibc') . '/lib/libc-hard.so')
         or croak "link: $!";
     spew($d->('bash') . '/bin/bash', "#!/bin/bash-ish\n$p{glibc}\n", 0555);
