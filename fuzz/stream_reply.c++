@@ -1,6 +1,7 @@
 // The helper's reading of the jobs stream: RESP bytes fed to hiredis's
 // reader as they would come from Redis, each reply then read as an
-// XREADGROUP and as an XAUTOCLAIM reply (helper/queue/stream_reply.h).
+// XREADGROUP, an XAUTOCLAIM and an XPENDING reply
+// (helper/queue/stream_reply.h).
 // Properties: an entry found has a non-empty id; the cursor is set from an
 // XAUTOCLAIM-shaped reply and left alone otherwise; no reply crashes.
 #include "fuzz.h"
@@ -44,6 +45,9 @@ NIXERY_FUZZ_TARGET
             require(!claimed || (shaped && !claimed->id.empty()));
             require(cursor == (shaped ? queue::reply_string(r->element[0])
                                       : std::string("before")));
+            auto deliveries = queue::pending_deliveries(r.get());
+            require(!deliveries ||
+                    (r->elements == 1 && r->element[0]->elements == 4));
         }
     }
     redisReaderFree(reader);

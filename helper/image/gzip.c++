@@ -30,12 +30,12 @@ struct CompressorFree {
     }
 };
 
-// One per thread: a compressor holds ~1 MB of match-finder tables, too
-// much to allocate per block, and is not safe to share.
-libdeflate_compressor* thread_compressor()
+// One per thread and level: a compressor holds up to ~1 MB of match-finder
+// tables, too much to allocate per block, and is not safe to share.
+template <int Level> libdeflate_compressor* thread_compressor()
 {
     thread_local std::unique_ptr<libdeflate_compressor, CompressorFree> c(
-        libdeflate_alloc_compressor(gzip_level));
+        libdeflate_alloc_compressor(Level));
     if (!c) {
         throw std::bad_alloc();
     }
@@ -137,15 +137,10 @@ double entropy(const std::uint8_t* p, std::size_t n, std::size_t windows,
 // they do not shrink).
 std::size_t level1_size(const std::uint8_t* p, std::size_t size)
 {
-    thread_local std::unique_ptr<libdeflate_compressor, CompressorFree> c(
-        libdeflate_alloc_compressor(1));
-    if (!c) {
-        throw std::bad_alloc();
-    }
     thread_local Bytes out;
     out.resize(size);
-    std::size_t n =
-        libdeflate_deflate_compress(c.get(), p, size, out.data(), out.size());
+    std::size_t n = libdeflate_deflate_compress(thread_compressor<1>(), p, size,
+                                                out.data(), out.size());
     return n == 0 ? size : n;
 }
 
@@ -211,7 +206,7 @@ Bytes deflate_block(const Bytes& input, bool last)
     if (incompressible(input)) {
         return stored_blocks(input, last);
     }
-    libdeflate_compressor* c = thread_compressor();
+    libdeflate_compressor* c = thread_compressor<gzip_level>();
     // Compressed into a buffer kept by the thread, then copied out at its
     // size: a fresh buffer of the bound per block would be zeroed and
     // faulted in page by page, for output about a third of its size.

@@ -195,17 +195,11 @@ std::optional<Daemon::Entry> Daemon::take_over_abandoned(RedisClient& redis,
     if (!e) {
         return std::nullopt;
     }
-    Entry entry{e->id, e->job_text, 1};
-    // [[id, consumer, idle ms, deliveries]]
+    Entry entry{std::move(*e)};
     Reply pending =
         redis.checked({"XPENDING", std::string(jobs_stream),
                        std::string(helpers_group), entry.id, entry.id, "1"});
-    if (pending->type == REDIS_REPLY_ARRAY && pending->elements == 1 &&
-        pending->element[0]->type == REDIS_REPLY_ARRAY &&
-        pending->element[0]->elements == 4 &&
-        pending->element[0]->element[3]->type == REDIS_REPLY_INTEGER) {
-        entry.deliveries = pending->element[0]->element[3]->integer;
-    }
+    entry.deliveries = pending_deliveries(pending.get()).value_or(1);
     log::warn("job taken over",
               {{"job", entry.id}, {"deliveries", entry.deliveries}});
     return entry;
@@ -226,7 +220,7 @@ std::optional<Daemon::Entry> Daemon::read_new(RedisClient& redis)
         }
         return std::nullopt;
     }
-    return Entry{e->id, e->job_text, 1};
+    return Entry{std::move(*e)};
 }
 
 void Daemon::run_worker(unsigned index) noexcept

@@ -76,9 +76,7 @@ class Daemon {
     std::uint64_t jobs_done() const noexcept { return jobs_done_.load(); }
 
   private:
-    struct Entry {
-        std::string id;
-        std::string job_text;
+    struct Entry : StreamEntry {
         long long deliveries = 1;
     };
 

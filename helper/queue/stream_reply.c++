@@ -71,4 +71,19 @@ std::optional<StreamEntry> autoclaim_entry(const redisReply* reply,
     return first_entry(reply->element[1]);
 }
 
+std::optional<long long> pending_deliveries(const redisReply* reply)
+{
+    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements != 1) {
+        return std::nullopt;
+    }
+    const redisReply* e = reply->element[0];
+    if (e == nullptr || e->type != REDIS_REPLY_ARRAY || e->elements != 4 ||
+        e->element[3] == nullptr ||
+        e->element[3]->type != REDIS_REPLY_INTEGER) {
+        return std::nullopt;
+    }
+    return e->element[3]->integer;
+}
+
 } // namespace nixery::queue

@@ -1,4 +1,5 @@
-// The jobs stream's entries out of Redis replies (XREADGROUP, XAUTOCLAIM),
+// The jobs stream's entries out of Redis replies (XREADGROUP, XAUTOCLAIM,
+// XPENDING),
 // with every level of the reply checked for the shape the command
 // promises: a reply of another shape is no entry, never a crash.
 #pragma once
@@ -26,5 +27,10 @@ std::optional<StreamEntry> read_group_entry(const redisReply* reply);
 // next cursor when the reply has that shape.
 std::optional<StreamEntry> autoclaim_entry(const redisReply* reply,
                                            std::string& cursor);
+
+// How many times the one entry of an XPENDING key - + 1 reply ([[id,
+// consumer, idle ms, deliveries]]) was delivered; nullopt for any other
+// shape.
+std::optional<long long> pending_deliveries(const redisReply* reply);
 
 } // namespace nixery::queue

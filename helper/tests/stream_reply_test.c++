@@ -114,5 +114,22 @@ TEST(StreamReply, AutoclaimEntryAndCursor)
     EXPECT_FALSE(autoclaim_entry(r.get(), cursor).has_value());
 }
 
+TEST(StreamReply, PendingDeliveries)
+{
+    Reply r = parse("*1\r\n*4\r\n$3\r\n1-0\r\n$1\r\nh\r\n:5000\r\n:3\r\n");
+    EXPECT_EQ(pending_deliveries(r.get()), 3);
+    for (const char* resp : {
+             "*0\r\n",                                     // not pending
+             "*-1\r\n", ":3\r\n",                          // not arrays
+             "*1\r\n$3\r\n1-0\r\n",                        // entry a string
+             "*1\r\n*3\r\n$3\r\n1-0\r\n$1\r\nh\r\n:1\r\n", // short
+             "*1\r\n*4\r\n$3\r\n1-0\r\n$1\r\nh\r\n:1\r\n$1\r\n3\r\n",
+             "*2\r\n*0\r\n*0\r\n", // two entries
+         }) {
+        r = parse(resp);
+        EXPECT_FALSE(pending_deliveries(r.get()).has_value()) << resp;
+    }
+}
+
 } // namespace
 } // namespace nixery::queue
